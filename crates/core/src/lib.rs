@@ -1,0 +1,22 @@
+//! predebit's domain: everything that decides, with no I/O and no AWS imports.
+//!
+//! The modules follow the flow in DESIGN.md: parse the x402 requirement, convert its amount
+//! through the trusted asset table, evaluate policy and the registry, and produce a decision
+//! with its audit record and, on YES, a decision token.
+
+pub mod address;
+pub mod asset;
+pub mod audit;
+pub mod canonical;
+pub mod decision;
+pub mod keys;
+pub mod memory;
+pub mod money;
+pub mod network;
+pub mod policy;
+pub mod reason;
+pub mod records;
+pub mod store;
+pub mod token;
+pub mod verify;
+pub mod x402;
