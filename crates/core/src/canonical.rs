@@ -1,1 +1,270 @@
-//! TODO
+//! RFC 8785 JSON Canonicalization Scheme (JCS), restricted to the JSON predebit writes.
+//!
+//! The audit record is hashed and MACed over its canonical form, so anyone holding the record can
+//! recompute both with any JCS implementation. Canonical form: no whitespace, object members
+//! sorted by the UTF-16 code units of their names, strings with only `"`, `\` and control
+//! characters escaped, and numbers in their shortest form.
+//!
+//! Numbers are the one restriction. JCS prints every number as an IEEE 754 double formatted by
+//! ECMAScript's `Number.prototype.toString`; reproducing that exactly needs a shortest-round-trip
+//! float printer, and a float in an audit record would be a bug anyway: money is integer
+//! micro-USD and atomic amounts are decimal strings (DESIGN.md, "Amounts"). So non-integer
+//! numbers are refused with [`CanonicalError::NonIntegerNumber`] rather than approximated.
+//!
+//! Integers are printed exactly in decimal over the whole `i64`/`u64` range. For magnitudes up to
+//! 2^53 this is what every JCS implementation prints; above it, a double-based implementation
+//! would round while predebit keeps every digit, so an auditor recomputing hashes of such a
+//! record must parse integers exactly (serde_json, Python's `json` and Go's `json.Number` do).
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Number, Value};
+
+/// Why a JSON value has no canonical form here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CanonicalError {
+    /// A number is not an integer (or does not fit `i64`/`u64`); predebit records hold no floats.
+    #[error("number {0} is not an integer; predebit records must not contain floats")]
+    NonIntegerNumber(String),
+}
+
+/// The RFC 8785 canonical form of `v`; refuses non-integer numbers.
+pub fn canonicalize(v: &Value) -> Result<String, CanonicalError> {
+    let mut out = String::new();
+    write_value(&mut out, v)?;
+    Ok(out)
+}
+
+fn write_value(out: &mut String, v: &Value) -> Result<(), CanonicalError> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(out, n)?,
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(']');
+        }
+        Value::Object(members) => write_object(out, members)?,
+    }
+    Ok(())
+}
+
+fn write_object(out: &mut String, members: &Map<String, Value>) -> Result<(), CanonicalError> {
+    let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+    // JCS orders by UTF-16 code units, which differs from byte order above U+FFFF: a surrogate
+    // pair (0xD800..) sorts before U+E000..U+FFFF, while its UTF-8 form (0xF0..) sorts after.
+    sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push('{');
+    for (i, (name, value)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, name);
+        out.push(':');
+        write_value(out, value)?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn write_number(out: &mut String, n: &Number) -> Result<(), CanonicalError> {
+    if let Some(i) = n.as_i64() {
+        write!(out, "{i}").expect("writing to a String cannot fail");
+    } else if let Some(u) = n.as_u64() {
+        write!(out, "{u}").expect("writing to a String cannot fail");
+    } else {
+        return Err(CanonicalError::NonIntegerNumber(n.to_string()));
+    }
+    Ok(())
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < '\u{20}' => {
+                write!(out, "\\u{:04x}", c as u32).expect("writing to a String cannot fail")
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn canon(text: &str) -> Result<String, CanonicalError> {
+        canonicalize(&serde_json::from_str(text).expect("test input is JSON"))
+    }
+
+    #[test]
+    fn rfc8785_sorting_example_orders_by_utf16_code_units() {
+        // GIVEN the member-sorting example of RFC 8785 section 3.2.3
+        let input = r#"{
+            "\u20ac": "Euro Sign",
+            "\r": "Carriage Return",
+            "\ufb33": "Hebrew Letter Dalet With Dagesh",
+            "1": "One",
+            "\ud83d\ude00": "Emoji: Grinning Face",
+            "\u0080": "Control",
+            "\u00f6": "Latin Small Letter O With Diaeresis"
+        }"#;
+        // WHEN canonicalized THEN the order is the RFC's: U+1F600 before U+FB33
+        let expected = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+            \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+            \"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+        assert_eq!(canon(input).unwrap(), expected);
+    }
+
+    #[test]
+    fn rfc8785_string_and_literal_example_without_numbers_matches() {
+        // GIVEN the section 3.2.2 example with its "numbers" member removed
+        let input = r#"{
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]
+        }"#;
+        // WHEN canonicalized THEN the output is the RFC's, byte for byte
+        let expected = "{\"literals\":[null,true,false],\"string\":\"\u{20ac}$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}";
+        assert_eq!(canon(input).unwrap(), expected);
+    }
+
+    #[test]
+    fn rfc8785_example_with_floats_is_refused() {
+        // GIVEN the full section 3.2.2 example, which holds non-integer numbers
+        let input =
+            r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001]}"#;
+        // WHEN canonicalized THEN the first float is named in the error
+        match canon(input) {
+            Err(CanonicalError::NonIntegerNumber(n)) => {
+                assert!(n.starts_with("333333333.333"), "{n}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn integral_float_is_refused_rather_than_printed_as_integer() {
+        assert_eq!(
+            canon("{\"a\":1.0}"),
+            Err(CanonicalError::NonIntegerNumber("1.0".to_string()))
+        );
+    }
+
+    #[test]
+    fn supplementary_plane_key_sorts_before_private_use_key() {
+        // GIVEN U+E000 (UTF-8 EE 80 80) and U+10000 (UTF-8 F0 90 80 80, UTF-16 D800 DC00)
+        let v = json!({"\u{e000}": 1, "\u{10000}": 2, "z": 3});
+        // WHEN canonicalized THEN UTF-16 order puts U+10000 first, unlike byte order
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "{\"z\":3,\"\u{10000}\":2,\"\u{e000}\":1}"
+        );
+    }
+
+    #[test]
+    fn keys_sort_by_code_unit_not_by_length_or_case() {
+        let v = json!({"b": 1, "B": 2, "aa": 3, "a": 4, "": 5});
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "{\"\":5,\"B\":2,\"a\":4,\"aa\":3,\"b\":1}"
+        );
+    }
+
+    #[test]
+    fn nested_objects_are_sorted_and_arrays_keep_their_order() {
+        let v = json!({"z": [3, 1, {"y": 1, "x": 2}], "a": {"d": null, "c": true}});
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "{\"a\":{\"c\":true,\"d\":null},\"z\":[3,1,{\"x\":2,\"y\":1}]}"
+        );
+    }
+
+    #[test]
+    fn control_characters_use_short_escapes_or_lowercase_hex() {
+        let v = json!("\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}");
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "\"\\u0000\\u0001\\b\\t\\n\\u000b\\f\\r\\u001f\u{7f}\""
+        );
+    }
+
+    #[test]
+    fn non_ascii_slash_and_line_separators_are_written_literally() {
+        let v = json!("/\u{e9}\u{2028}\u{2029}\u{1f600}");
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "\"/\u{e9}\u{2028}\u{2029}\u{1f600}\""
+        );
+    }
+
+    #[test]
+    fn integers_print_exactly_across_i64_and_u64() {
+        let v = json!([0, -0, 1, -1, i64::MIN, i64::MAX, u64::MAX]);
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "[0,0,1,-1,-9223372036854775808,9223372036854775807,18446744073709551615]"
+        );
+    }
+
+    #[test]
+    fn empty_containers_and_literals_have_no_whitespace() {
+        let v = json!({"o": {}, "a": [], "n": null, "t": true, "f": false});
+        assert_eq!(
+            canonicalize(&v).unwrap(),
+            "{\"a\":[],\"f\":false,\"n\":null,\"o\":{},\"t\":true}"
+        );
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_form_parses_back_to_the_same_value(v in arb_json()) {
+            let text = canonicalize(&v).unwrap();
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(&parsed, &v);
+            prop_assert_eq!(canonicalize(&parsed).unwrap(), text);
+        }
+
+        #[test]
+        fn canonical_form_is_independent_of_input_formatting(v in arb_json()) {
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            let reparsed: Value = serde_json::from_str(&pretty).unwrap();
+            prop_assert_eq!(canonicalize(&reparsed).unwrap(), canonicalize(&v).unwrap());
+        }
+    }
+}
