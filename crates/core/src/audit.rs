@@ -187,6 +187,28 @@ mod tests {
     }
 
     #[test]
+    fn golden_vector_file_matches_seal_and_verifies() {
+        // GIVEN the shared vector file other implementations test against
+        let vectors: Value =
+            serde_json::from_str(include_str!("../tests/vectors/golden-v1.json")).unwrap();
+        let keys = KeyRing::from_secret_json(vectors["secret"].as_str().unwrap()).unwrap();
+        let audit = &vectors["audit"];
+        // WHEN its record is sealed THEN every output equals the file's
+        let sealed = seal(&audit["record"], &keys).unwrap();
+        assert_eq!(audit["tag"], AUDIT_MAC_TAG);
+        assert_eq!(audit["canonical"], sealed.canonical.as_str());
+        assert_eq!(audit["auditHash"], sealed.audit_hash.as_str());
+        assert_eq!(audit["auditMac"], sealed.audit_mac.as_str());
+        assert_eq!(audit["kid"], sealed.kid.as_str());
+        assert_eq!(audit["logLine"], sealed.log_line().as_str());
+        assert_eq!(sealed.canonical, GOLDEN_CANONICAL);
+        assert_eq!(
+            verify_log_line(audit["logLine"].as_str().unwrap(), &keys),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn golden_log_line_is_pinned() {
         let line = seal(&golden_record(), &test_ring()).unwrap().log_line();
         assert_eq!(

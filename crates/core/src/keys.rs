@@ -447,6 +447,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn golden_vector_file_secret_reads_and_pseudonymizes_as_pinned() {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../tests/vectors/golden-v1.json")).unwrap();
+        let ring = KeyRing::from_secret_json(vectors["secret"].as_str().unwrap()).unwrap();
+        assert_eq!(ring.key("k2026-11"), test_ring().key("k2026-11"));
+        let pseudonym = &vectors["pseudonym"];
+        assert_eq!(pseudonym["tag"], PSEUDONYM_TAG);
+        assert_eq!(
+            pseudonym["pseudonym"],
+            ring.pseudonymize(pseudonym["userId"].as_str().unwrap())
+                .as_str()
+        );
+    }
+
+    #[test]
     fn pseudonym_does_not_depend_on_the_signing_key() {
         let ring = test_ring();
         let signing_mac = ring

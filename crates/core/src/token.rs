@@ -237,6 +237,27 @@ mod tests {
     }
 
     #[test]
+    fn golden_vector_file_matches_issue_and_verify() {
+        // GIVEN the shared vector file other implementations test against
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/vectors/golden-v1.json")).unwrap();
+        let keys = KeyRing::from_secret_json(vectors["secret"].as_str().unwrap()).unwrap();
+        let v = &vectors["decisionToken"];
+        let claims: TokenClaims = serde_json::from_value(v["claims"].clone()).unwrap();
+        let token = v["token"].as_str().unwrap();
+        // THEN issuing its claims gives its token, and the token checks out at its times
+        assert_eq!(claims, golden_claims());
+        assert_eq!(v["tag"], TOKEN_MAC_TAG);
+        assert_eq!(issue(&claims, &keys), token);
+        assert_eq!(token, GOLDEN_TOKEN);
+        assert_eq!(v["tokenDigest"], token_digest(token).as_str());
+        let valid_at = v["validAt"].as_u64().unwrap();
+        let expired_at = v["expiredAt"].as_u64().unwrap();
+        assert_eq!(verify(token, &keys, valid_at), Ok(claims));
+        assert_eq!(verify(token, &keys, expired_at), Err(TokenError::Expired));
+    }
+
+    #[test]
     fn golden_token_verifies_to_its_claims() {
         assert_eq!(verify(GOLDEN_TOKEN, &test_ring(), NOW), Ok(golden_claims()));
     }
