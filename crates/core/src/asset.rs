@@ -116,10 +116,7 @@ impl AssetTable {
             asset.validate()?;
             match table.lookup(&asset.network, &asset.address) {
                 Some(known) if known.same_facts(asset) => {}
-                Some(known) => return Err(format!(
-                    "extra asset {} on {} conflicts with the known {} ({} decimals, usdPegged {})",
-                    asset.address, asset.network, known.symbol, known.decimals, known.usd_pegged
-                )),
+                Some(known) => return Err(conflict(asset, known)),
                 None => table.extra.push(asset.clone()),
             }
         }
@@ -136,6 +133,14 @@ impl AssetTable {
     pub fn iter(&self) -> impl Iterator<Item = &AssetInfo> {
         self.trusted.iter().chain(self.extra.iter())
     }
+}
+
+/// Why `asset` may not restate `known`.
+fn conflict(asset: &AssetInfo, known: &AssetInfo) -> String {
+    format!(
+        "extra asset {} on {} conflicts with the known {} ({} decimals, usdPegged {})",
+        asset.address, asset.network, known.symbol, known.decimals, known.usd_pegged
+    )
 }
 
 /// Whether `network` is a CAIP-2 chain id: `namespace:reference`, namespace `[-a-z0-9]{3,8}`,
