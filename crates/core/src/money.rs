@@ -21,7 +21,7 @@ pub enum MoneyError {
     #[error("amount is empty; give a decimal such as \"25.00\"")]
     Empty,
     /// The amount is not plain decimal digits (no sign, spaces, exponent, separators or hex).
-    #[error("amount is not a plain decimal; use digits with an optional '.' and fraction, e.g. \"25.00\"")]
+    #[error("amount is not a plain decimal; write digits with an optional fraction, e.g. 25.00")]
     NotDecimal,
     /// A USD amount has more than six fraction digits.
     #[error("amount has more than 6 fraction digits; micro-USD is the smallest unit")]
@@ -102,7 +102,7 @@ impl AtomicAmount {
         self.0 == "0"
     }
 
-    /// Micro-USD for a USD-pegged token with `decimals` decimals: ceil(atomic * 10^6 / 10^decimals).
+    /// Micro-USD for a USD-pegged token: ceil(atomic * 10^6 / 10^decimals); overflow is an error.
     pub fn to_micros(&self, decimals: u8) -> Result<u64, MoneyError> {
         let decimals = usize::from(decimals);
         if decimals <= USD_DECIMALS {
@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn uint256_max_with_many_decimals_converts_exactly_with_ceiling() {
-        // 2^256-1 = 1.15792089... * 10^77: with 77 decimals that is 1_157_920.89... micros, so 1_157_921
+        // 2^256-1 = 1.15792089... * 10^77: with 77 decimals, 1_157_920.89... micros, so 1_157_921
         assert_eq!(atomic(UINT256_MAX).to_micros(77), Ok(1_157_921));
         assert_eq!(atomic(UINT256_MAX).to_micros(83), Ok(2));
         assert_eq!(atomic(UINT256_MAX).to_micros(84), Ok(1));
@@ -526,14 +526,21 @@ mod tests {
         }
 
         #[test]
-        fn to_micros_equals_the_u128_reference_for_small_amounts(n in 0u128..=u128::from(u64::MAX), decimals in 0u8..=30) {
+        fn to_micros_equals_the_u128_reference_for_small_amounts(
+            n in 0u128..=u128::from(u64::MAX),
+            decimals in 0u8..=30,
+        ) {
             let amount = AtomicAmount::parse(&n.to_string()).unwrap();
             let expected = reference_micros(n, u32::from(decimals)).ok_or(MoneyError::OutOfRange);
             prop_assert_eq!(amount.to_micros(decimals), expected);
         }
 
         #[test]
-        fn to_micros_is_monotonic(a in "[1-9][0-9]{0,77}|0", b in "[1-9][0-9]{0,77}|0", decimals in 0u8..=80) {
+        fn to_micros_is_monotonic(
+            a in "[1-9][0-9]{0,77}|0",
+            b in "[1-9][0-9]{0,77}|0",
+            decimals in 0u8..=80,
+        ) {
             let (Ok(a), Ok(b)) = (AtomicAmount::parse(&a), AtomicAmount::parse(&b)) else {
                 return Ok(());
             };
@@ -548,7 +555,8 @@ mod tests {
 
         #[test]
         fn atomic_order_matches_u128_order(a in any::<u128>(), b in any::<u128>()) {
-            let (x, y) = (AtomicAmount::parse(&a.to_string()).unwrap(), AtomicAmount::parse(&b.to_string()).unwrap());
+            let x = AtomicAmount::parse(&a.to_string()).unwrap();
+            let y = AtomicAmount::parse(&b.to_string()).unwrap();
             prop_assert_eq!(x.cmp(&y), a.cmp(&b));
         }
     }

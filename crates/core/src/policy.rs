@@ -14,7 +14,7 @@ use crate::money::{parse_usd, MoneyError};
 /// Why a policy document, or the combination of several, was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    /// Not JSON, not an object, an unknown field, or a field of the wrong type (the message names it).
+    /// Not a JSON object, or an unknown, duplicate, null or mistyped field (named in the message).
     #[error("policy is not a valid policy document: {0}")]
     Json(String),
     /// `maxPerPayment` is not a USD decimal such as "25.00".
@@ -36,7 +36,9 @@ pub enum PolicyError {
         value: String,
     },
     /// A host in `allowedHosts` or `blockedHosts` is not a hostname or `*.` wildcard.
-    #[error("{field} entry {value:?} is not a hostname (\"api.example.com\") or wildcard (\"*.example.com\")")]
+    #[error(
+        "{field} entry {value:?} is not a hostname (a.example.com) or wildcard (*.example.com)"
+    )]
     Host {
         /// `allowedHosts` or `blockedHosts`.
         field: &'static str,
@@ -854,35 +856,62 @@ mod tests {
         }
     }
 
+    type Field = fn(&PolicyDocument) -> &Option<Vec<String>>;
+
+    /// Reference intersection: every present list has an entry satisfying `matches`.
+    fn in_every(docs: &[PolicyDocument], field: Field, matches: impl Fn(&str) -> bool) -> bool {
+        docs.iter()
+            .filter_map(|d| field(d).as_ref())
+            .all(|list| list.iter().any(|e| matches(e)))
+    }
+
+    /// Reference union: some present list has an entry satisfying `matches`.
+    fn in_any(docs: &[PolicyDocument], field: Field, matches: impl Fn(&str) -> bool) -> bool {
+        docs.iter()
+            .filter_map(|d| field(d).as_ref())
+            .any(|list| list.iter().any(|e| matches(e)))
+    }
+
+    fn documents() -> impl Strategy<Value = Vec<PolicyDocument>> {
+        proptest::collection::vec(document(), 0..4)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
         #[test]
-        fn combine_never_exceeds_the_smallest_present_limit(docs in proptest::collection::vec(document(), 0..4)) {
+        fn combine_never_exceeds_the_smallest_present_limit(docs in documents()) {
             let refs: Vec<&PolicyDocument> = docs.iter().collect();
             let p = combine(&refs).unwrap();
-            let smallest = docs.iter().filter_map(|d| d.max_per_payment.as_deref()).map(|m| parse_usd(m).unwrap()).min();
+            let smallest = docs
+                .iter()
+                .filter_map(|d| d.max_per_payment.as_deref())
+                .map(|m| parse_usd(m).unwrap())
+                .min();
             prop_assert_eq!(p.max_per_payment_micros(), smallest);
-            prop_assert_eq!(p.consent_required(), docs.iter().any(|d| d.consent_required == Some(true)));
+            let any_consent = docs.iter().any(|d| d.consent_required == Some(true));
+            prop_assert_eq!(p.consent_required(), any_consent);
         }
 
         #[test]
-        fn combine_allows_exactly_what_every_present_list_allows(docs in proptest::collection::vec(document(), 0..4)) {
+        fn combine_allows_exactly_what_every_present_list_allows(docs in documents()) {
             let refs: Vec<&PolicyDocument> = docs.iter().collect();
             let p = combine(&refs).unwrap();
             for tool in TOOLS {
-                let in_every = docs.iter().filter_map(|d| d.allowed_tools.as_ref()).all(|l| l.iter().any(|t| t == tool));
-                prop_assert_eq!(p.tool_allowed(tool), in_every, "{}", tool);
+                let expected = in_every(&docs, |d| &d.allowed_tools, |t| t == tool);
+                prop_assert_eq!(p.tool_allowed(tool), expected, "{}", tool);
             }
             for host in CANDIDATE_HOSTS {
-                let in_every = docs.iter().filter_map(|d| d.allowed_hosts.as_ref()).all(|l| l.iter().any(|h| reference_host_match(h, host)));
-                prop_assert_eq!(p.host_allowed(Some(host)), in_every, "{}", host);
-                let in_any = docs.iter().filter_map(|d| d.blocked_hosts.as_ref()).flatten().any(|h| reference_host_match(h, host));
-                prop_assert_eq!(p.host_blocked(Some(host)), in_any, "{}", host);
+                let matches = |h: &str| reference_host_match(h, host);
+                let allowed = in_every(&docs, |d| &d.allowed_hosts, matches);
+                prop_assert_eq!(p.host_allowed(Some(host)), allowed, "{}", host);
+                let blocked = in_any(&docs, |d| &d.blocked_hosts, matches);
+                prop_assert_eq!(p.host_blocked(Some(host)), blocked, "{}", host);
             }
             for pay_to in PAY_TO {
-                let in_every = docs.iter().filter_map(|d| d.allowed_pay_to.as_ref()).all(|l| l.iter().any(|a| a.eq_ignore_ascii_case(pay_to)));
-                prop_assert_eq!(p.pay_to_allowed(BASE, pay_to), in_every, "{}", pay_to);
+                let matches = |a: &str| a.eq_ignore_ascii_case(pay_to);
+                let expected = in_every(&docs, |d| &d.allowed_pay_to, matches);
+                prop_assert_eq!(p.pay_to_allowed(BASE, pay_to), expected, "{}", pay_to);
             }
         }
 
