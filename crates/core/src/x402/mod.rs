@@ -5,8 +5,19 @@
 //! the field at fault. Networks come out as CAIP-2, atomic amounts as canonical decimal strings.
 
 mod fields;
+pub mod payment;
+pub mod payment_required;
+pub mod settlement;
 pub mod v1;
 pub mod v2;
+pub mod wire;
+
+pub use payment::{parse_payment_header, SignedKind, SignedTerms};
+pub use payment_required::{
+    parse_payment_required_body, parse_payment_required_header, PaymentRequired, ResourceInfo,
+};
+pub use settlement::{parse_settlement, Settlement};
+pub use wire::{decode_wire, decode_wire_detected, WireKind};
 
 use serde_json::Value;
 
