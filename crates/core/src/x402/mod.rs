@@ -126,6 +126,13 @@ pub fn parse_atomic_amount(s: &str) -> Result<String, &'static str> {
 /// The host of a resource URL, lowercased, without port/userinfo (None if not an http(s) URL
 /// with a host).
 pub fn resource_host(url: &str) -> Option<String> {
+    // Browsers read '\' as '/', so `https://evil.com\@good.com` is evil.com: refuse the ambiguity.
+    if url
+        .bytes()
+        .any(|b| b == b'\\' || b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return None;
+    }
     let (scheme, rest) = url.split_once("://")?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return None;
@@ -150,7 +157,9 @@ pub fn resource_host(url: &str) -> Option<String> {
         && host.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
         });
-    host_ok.then(|| host.to_ascii_lowercase())
+    // `example.com.` is the same DNS name as `example.com`; one form keeps allow/deny lists exact.
+    let host = host.strip_suffix('.').unwrap_or(host);
+    (host_ok && !host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -220,6 +229,42 @@ mod tests {
         assert_eq!(
             resource_host("http://[::1]:8080/x"),
             Some("[::1]".to_string())
+        );
+    }
+
+    #[test]
+    fn resource_host_refuses_backslash_tricks_and_whitespace() {
+        // GIVEN URLs a browser would read with a different host WHEN the host is taken THEN None
+        for url in [
+            "https://evil.com\\@good.com/",
+            "https://good.com\\evil.com/",
+            "https://good.com\t/",
+            " https://good.com/",
+        ] {
+            assert_eq!(resource_host(url), None, "{url:?}");
+        }
+    }
+
+    #[test]
+    fn resource_host_drops_the_trailing_root_dot() {
+        // GIVEN a fully qualified host with a trailing dot WHEN the host is taken THEN no dot
+        assert_eq!(
+            resource_host("https://Example.com./x"),
+            Some("example.com".to_string())
+        );
+        assert_eq!(resource_host("https://./x"), None);
+    }
+
+    #[test]
+    fn resource_host_follows_the_last_at_sign_in_the_authority() {
+        // GIVEN userinfo tricks WHEN the host is taken THEN it is the real authority host
+        assert_eq!(
+            resource_host("https://good.com@evil.com/"),
+            Some("evil.com".to_string())
+        );
+        assert_eq!(
+            resource_host("https://good.com#@evil.com"),
+            Some("good.com".to_string())
         );
     }
 
