@@ -1,0 +1,415 @@
+//! The CLI's commands. Each returns the process exit code: 0 done, 1 failed, 2 bad input.
+
+use std::io::Read;
+
+use predebit_core::keys::KeyRing;
+use predebit_core::money::{format_usd, parse_usd};
+use predebit_core::records::{AgentRecord, AgentStatus, ConsentRecord, ConsentStatus};
+use predebit_core::x402::{decode_wire, WireKind};
+use predebit_store::dynamodb::PolicyScope;
+use predebit_store::secrets::{self, KeySource};
+use predebit_store::seed::{self, new_session, policy_scope, with_status};
+use predebit_store::{tables, AdminError, DynamoStore, TableNames};
+use predebit_verify::{now_epoch_seconds, VerifyService};
+use rand::RngCore;
+use serde_json::{json, Value};
+
+use crate::{
+    AgentAction, Cli, Command, ConsentAction, InvokeFunction, PolicyAction, ScopeArgs,
+    SecretAction, SessionAction, TablesAction, X402Action,
+};
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> i32 {
+    if let Command::X402 {
+        action: X402Action::Decode { header },
+    } = &cli.command
+    {
+        return x402_decode(header.as_deref());
+    }
+    match run_aws(&cli).await {
+        Ok(()) => 0,
+        Err(CliError::Input(msg)) => {
+            eprintln!("predebit: {msg}");
+            2
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("predebit: {msg}");
+            1
+        }
+    }
+}
+
+enum CliError {
+    Input(String),
+    Failed(String),
+}
+
+impl From<AdminError> for CliError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(m) => CliError::Input(m),
+            other => CliError::Failed(format!(
+                "{other}. Check the AWS region, credentials and endpoint (AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local), and that `predebit tables create` ran."
+            )),
+        }
+    }
+}
+
+fn table_names(cli: &Cli) -> TableNames {
+    TableNames::from_env().unwrap_or_else(|_| TableNames::with_prefix(&cli.table_prefix))
+}
+
+async fn store(cli: &Cli) -> DynamoStore {
+    let config = predebit_store::config::load().await;
+    DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli))
+}
+
+fn read_input(path: &str) -> Result<String, CliError> {
+    if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Input(format!("cannot read standard input: {e}")))?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::Input(format!("cannot read {path}: {e}")))
+    }
+}
+
+fn print(cli: &Cli, value: Value, text: String) {
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON prints")
+        );
+    } else {
+        println!("{text}");
+    }
+}
+
+fn scope(args: &ScopeArgs) -> Result<PolicyScope, CliError> {
+    Ok(policy_scope(
+        &args.scope,
+        args.user_id.as_deref(),
+        args.agent_id.as_deref(),
+    )?)
+}
+
+async fn run_aws(cli: &Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Tables {
+            action: TablesAction::Create,
+        } => {
+            let store = store(cli).await;
+            let created = tables::create_all(store.client(), store.tables())
+                .await
+                .map_err(|e| CliError::from(AdminError::from(e)))?;
+            print(
+                cli,
+                json!({ "created": created }),
+                format!("tables created: {}", created.len()),
+            );
+        }
+        Command::Seed { file } => {
+            let seed_file = seed::parse(&read_input(file)?)?;
+            let report = seed::apply(&store(cli).await, &seed_file).await?;
+            print(
+                cli,
+                json!({"policies": report.policies, "agents": report.agents, "consents": report.consents, "sessions": report.sessions}),
+                format!(
+                    "seeded {} policies, {} agents, {} consents, {} sessions",
+                    report.policies, report.agents, report.consents, report.sessions
+                ),
+            );
+        }
+        Command::Policy {
+            action: PolicyAction::Put { scope: args, file },
+        } => {
+            let document = read_input(file)?;
+            predebit_core::policy::PolicyDocument::parse(&document).map_err(|e| {
+                CliError::Input(format!("the policy is invalid, nothing was stored: {e}"))
+            })?;
+            let version = store(cli)
+                .await
+                .put_policy(&scope(args)?, &document)
+                .await?;
+            print(
+                cli,
+                json!({ "version": version }),
+                format!("policy stored, version {version}"),
+            );
+        }
+        Command::Policy {
+            action: PolicyAction::Get { scope: args },
+        } => match store(cli).await.get_policy(&scope(args)?).await? {
+            Some(p) => print(
+                cli,
+                json!({"version": p.version, "document": serde_json::from_str::<Value>(&p.document).unwrap_or(Value::String(p.document.clone()))}),
+                format!("version {}\n{}", p.version, p.document),
+            ),
+            None => return Err(CliError::Failed("no policy at that scope".into())),
+        },
+        Command::Agent { action } => agent(cli, action).await?,
+        Command::Consent { action } => consent(cli, action).await?,
+        Command::Session { action } => session(cli, action).await?,
+        Command::Secret {
+            action: SecretAction::Create { kid },
+        } => {
+            let mut signing = [0u8; 32];
+            let mut pseudonym = [0u8; 32];
+            rand::rng().fill_bytes(&mut signing);
+            rand::rng().fill_bytes(&mut pseudonym);
+            let secret = KeyRing::new_secret_json(kid, &signing, &pseudonym);
+            KeyRing::from_secret_json(&secret).map_err(|e| CliError::Input(e.to_string()))?;
+            let config = predebit_store::config::load().await;
+            secrets::put(
+                &predebit_store::SecretsClient::new(&config),
+                &cli.secret_id,
+                &secret,
+            )
+            .await
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+            print(
+                cli,
+                json!({"secretId": cli.secret_id, "activeKid": kid}),
+                format!("secret {} stored (active kid {kid})", cli.secret_id),
+            );
+        }
+        Command::Invoke {
+            function: InvokeFunction::Verify { files },
+        } => invoke_verify(cli, files).await?,
+        Command::X402 { .. } => unreachable!("handled before AWS set-up"),
+    }
+    Ok(())
+}
+
+async fn agent(cli: &Cli, action: &AgentAction) -> Result<(), CliError> {
+    let store = store(cli).await;
+    let (agent_id, status) = match action {
+        AgentAction::Register {
+            agent_id,
+            user_id,
+            tools,
+        } => {
+            let record = AgentRecord {
+                agent_id: agent_id.clone(),
+                user_id: user_id.clone(),
+                status: AgentStatus::Active,
+                allowed_tools: (!tools.is_empty()).then(|| tools.clone()),
+            };
+            store.put_agent(&record).await?;
+            print(
+                cli,
+                json!({"agentId": agent_id, "status": "ACTIVE"}),
+                format!("agent {agent_id} registered"),
+            );
+            return Ok(());
+        }
+        AgentAction::Suspend { agent_id } => (agent_id, AgentStatus::Suspended),
+        AgentAction::Revoke { agent_id } => (agent_id, AgentStatus::Revoked),
+        AgentAction::Activate { agent_id } => (agent_id, AgentStatus::Active),
+    };
+    let existing = store.get_agent(agent_id).await?.ok_or_else(|| {
+        CliError::Input(format!(
+            "agent {agent_id} is not registered; register it first"
+        ))
+    })?;
+    if existing.status == AgentStatus::Revoked && status != AgentStatus::Revoked {
+        return Err(CliError::Input(format!(
+            "agent {agent_id} is revoked; register a new agent id"
+        )));
+    }
+    store.put_agent(&with_status(existing, status)).await?;
+    print(
+        cli,
+        json!({"agentId": agent_id, "status": status}),
+        format!("agent {agent_id} is now {status:?}"),
+    );
+    Ok(())
+}
+
+async fn consent(cli: &Cli, action: &ConsentAction) -> Result<(), CliError> {
+    let store = store(cli).await;
+    let (user_id, agent_id, record) = match action {
+        ConsentAction::Grant {
+            user_id,
+            agent_id,
+            expires_at,
+            days,
+        } => {
+            let expires_at = expires_at.or(days.map(|d| now_epoch_seconds() + d * 86_400));
+            (
+                user_id,
+                agent_id,
+                ConsentRecord {
+                    status: ConsentStatus::Granted,
+                    expires_at,
+                },
+            )
+        }
+        ConsentAction::Revoke { user_id, agent_id } => (
+            user_id,
+            agent_id,
+            ConsentRecord {
+                status: ConsentStatus::Revoked,
+                expires_at: None,
+            },
+        ),
+    };
+    store.put_consent(user_id, agent_id, &record).await?;
+    print(
+        cli,
+        json!({"agentId": agent_id, "status": record.status, "expiresAt": record.expires_at}),
+        format!("consent for agent {agent_id}: {:?}", record.status),
+    );
+    Ok(())
+}
+
+async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
+    let store = store(cli).await;
+    match action {
+        SessionAction::Open {
+            session_id,
+            user_id,
+            limit,
+            expires_at,
+            expiry_minutes,
+        } => {
+            let limit_micros =
+                parse_usd(limit).map_err(|e| CliError::Input(format!("--limit: {e}")))?;
+            let expires_at = match (expires_at, expiry_minutes) {
+                (Some(t), None) => *t,
+                (None, Some(m)) if (15..=480).contains(m) => now_epoch_seconds() + m * 60,
+                (None, Some(_)) => {
+                    return Err(CliError::Input("--expiry-minutes must be 15 to 480".into()))
+                }
+                _ => {
+                    return Err(CliError::Input(
+                        "give --expires-at or --expiry-minutes".into(),
+                    ))
+                }
+            };
+            let record = new_session(session_id, user_id, limit_micros, expires_at, None);
+            let created = store.open_session(&record).await?;
+            print(
+                cli,
+                json!({"paymentSessionId": session_id, "created": created, "limit": format_usd(limit_micros), "expiresAt": expires_at}),
+                format!(
+                    "session {session_id} {} (limit {})",
+                    if created { "opened" } else { "already open" },
+                    format_usd(limit_micros)
+                ),
+            );
+        }
+        SessionAction::Show { session_id } => {
+            let s = store
+                .get_session(session_id)
+                .await?
+                .ok_or_else(|| CliError::Failed(format!("session {session_id} not found")))?;
+            print(
+                cli,
+                json!({
+                    "paymentSessionId": s.payment_session_id, "status": s.status, "expiresAt": s.expires_at,
+                    "limit": format_usd(s.limit_micros), "reserved": format_usd(s.reserved_micros),
+                    "settled": format_usd(s.settled_micros), "available": format_usd(s.available_micros),
+                    "overdraft": format_usd(s.overdraft_micros),
+                }),
+                format!(
+                    "session {} {:?} expires {}\n  limit {}  reserved {}  settled {}  available {}  overdraft {}",
+                    s.payment_session_id, s.status, s.expires_at, format_usd(s.limit_micros),
+                    format_usd(s.reserved_micros), format_usd(s.settled_micros),
+                    format_usd(s.available_micros), format_usd(s.overdraft_micros)
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
+    let config = predebit_store::config::load().await;
+    let store = DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli));
+    let keys = KeySource::from_secrets_manager(
+        predebit_store::SecretsClient::new(&config),
+        cli.secret_id.clone(),
+    )
+    .await
+    .map_err(|e| CliError::Failed(format!("{e}. Create it with `predebit secret create`.")))?;
+    let service =
+        VerifyService::new(store, keys).with_audit_sink(Box::new(|line| eprintln!("{line}")));
+    let table = files.len() > 1 && !cli.json;
+    if table {
+        println!(
+            "{:<44} {:<8} {:<28} {}",
+            "EVENT", "DECISION", "REASON", "AUDIT"
+        );
+    }
+    let mut responses = Vec::new();
+    for file in files {
+        let text = read_input(file)?;
+        // A file that is not JSON is still decided (NO, INVALID_REQUEST), as the Lambda would.
+        let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let verification_id = format!("local-{:016x}", rand::rng().next_u64());
+        let response = service
+            .handle_json(&event, &verification_id, now_epoch_seconds())
+            .await;
+        if table {
+            let name = std::path::Path::new(file)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(file);
+            println!(
+                "{:<44} {:<8} {:<28} {}",
+                name,
+                response["decision"].as_str().unwrap_or("?"),
+                response["reasonCode"].as_str().unwrap_or("?"),
+                &response["auditHash"].as_str().unwrap_or("")
+                    [..12.min(response["auditHash"].as_str().unwrap_or("").len())]
+            );
+        }
+        responses.push(response);
+    }
+    if !table {
+        let out = if responses.len() == 1 {
+            responses.remove(0)
+        } else {
+            Value::Array(responses)
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("JSON prints")
+        );
+    }
+    Ok(())
+}
+
+fn x402_decode(header: Option<&str>) -> i32 {
+    let kind = match header.map(WireKind::from_header_name) {
+        None => None,
+        Some(Some(kind)) => Some(kind),
+        Some(None) => {
+            eprintln!("predebit: --header must be PAYMENT-REQUIRED, X-PAYMENT, PAYMENT-SIGNATURE, X-PAYMENT-RESPONSE or PAYMENT-RESPONSE");
+            return 2;
+        }
+    };
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+        eprintln!("predebit: cannot read standard input: {e}");
+        return 2;
+    }
+    match decode_wire(kind, input.trim()) {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).expect("JSON prints")
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("predebit: {e}");
+            2
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The DynamoDB implementation of predebit's store ports.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use predebit_core::records::{
+    AgentRecord, ConsentRecord, PolicyRecord, SessionRecord, VerifySnapshot,
+};
+use predebit_core::store::{StoreError, VerifyKeys, VerifyReader};
+
+use crate::error::{unavailable, AdminError};
+use crate::items::{
+    self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
+    string_attr, user_policy_pk, Item, SESSION_SK,
+};
+use crate::tables::{TableNames, PK};
+
+/// predebit's store on DynamoDB: a client and the deployed table names.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    /// Wraps a client built once at cold start.
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table names in use.
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+}
+
+fn keys_and_attributes(keys: Vec<Item>) -> KeysAndAttributes {
+    KeysAndAttributes::builder()
+        .set_keys(Some(keys))
+        .consistent_read(true)
+        .build()
+        .expect("keys are set")
+}
+
+impl VerifyReader for DynamoStore {
+    /// One strongly consistent BatchGetItem over the three tables. Unprocessed keys (partial
+    /// throttling) fail closed rather than costing a second request.
+    async fn read_for_verify(&self, keys: &VerifyKeys) -> Result<VerifySnapshot, StoreError> {
+        let policy_keys = vec![
+            pk_key(global_policy_pk()),
+            pk_key(user_policy_pk(&keys.user_id)),
+            pk_key(agent_policy_pk(&keys.agent_id)),
+        ];
+        let registry_keys = vec![
+            pk_key(agent_pk(&keys.agent_id)),
+            pk_key(consent_pk(&keys.user_id, &keys.agent_id)),
+        ];
+        let ledger_keys = vec![pk_sk_key(session_pk(&keys.payment_session_id), SESSION_SK)];
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.tables.policies, keys_and_attributes(policy_keys))
+            .request_items(&self.tables.registry, keys_and_attributes(registry_keys))
+            .request_items(&self.tables.ledger, keys_and_attributes(ledger_keys))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) {
+            return Err(StoreError::Unavailable(
+                "BatchGetItem left keys unprocessed".into(),
+            ));
+        }
+        let mut responses = out.responses.unwrap_or_default();
+        let mut by_pk = |table: &str| -> HashMap<String, Item> {
+            responses
+                .remove(table)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|item| Some((string_attr(&item, PK)?.to_string(), item)))
+                .collect()
+        };
+        let mut policies = by_pk(&self.tables.policies);
+        let mut registry = by_pk(&self.tables.registry);
+        let mut ledger = by_pk(&self.tables.ledger);
+        let policy = |item: Option<Item>| -> Result<Option<PolicyRecord>, StoreError> {
+            item.map(|i| items::from_item(i, "policy")).transpose()
+        };
+        Ok(VerifySnapshot {
+            global_policy: policy(policies.remove(&global_policy_pk()))?,
+            user_policy: policy(policies.remove(&user_policy_pk(&keys.user_id)))?,
+            agent_policy: policy(policies.remove(&agent_policy_pk(&keys.agent_id)))?,
+            agent: registry
+                .remove(&agent_pk(&keys.agent_id))
+                .map(|i| items::from_item::<AgentRecord>(i, "agent"))
+                .transpose()?,
+            consent: registry
+                .remove(&consent_pk(&keys.user_id, &keys.agent_id))
+                .map(|i| items::from_item::<ConsentRecord>(i, "consent"))
+                .transpose()?,
+            session: ledger
+                .remove(&session_pk(&keys.payment_session_id))
+                .map(|i| items::from_item::<SessionRecord>(i, "session"))
+                .transpose()?,
+        })
+    }
+}
+
+/// Which policy scope an operator write targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyScope {
+    /// Applies to every payment.
+    Global,
+    /// Applies to one user's payments.
+    User(String),
+    /// Applies to one agent's payments.
+    Agent(String),
+}
+
+impl PolicyScope {
+    /// The item key.
+    pub fn pk(&self) -> String {
+        match self {
+            Self::Global => global_policy_pk(),
+            Self::User(id) => user_policy_pk(id),
+            Self::Agent(id) => agent_policy_pk(id),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Stores a policy document, incrementing the scope's version atomically; returns the new
+    /// version. The document is stored as given: verify decides `POLICY_INVALID` on a bad one.
+    pub async fn put_policy(&self, scope: &PolicyScope, document: &str) -> Result<u64, AdminError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.policies)
+            .set_key(Some(pk_key(scope.pk())))
+            .update_expression("SET #doc = :doc, #v = if_not_exists(#v, :zero) + :one")
+            .expression_attribute_names("#doc", "document")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":doc", AttributeValue::S(document.to_string()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let version = out
+            .attributes()
+            .and_then(|a| a.get("version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| AdminError::Invalid("policy update returned no version".into()))?;
+        Ok(version)
+    }
+
+    /// Reads a policy.
+    pub async fn get_policy(
+        &self,
+        scope: &PolicyScope,
+    ) -> Result<Option<PolicyRecord>, AdminError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.policies)
+            .set_key(Some(pk_key(scope.pk())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .item
+            .map(|i| items::from_item(i, "policy"))
+            .transpose()?)
+    }
+
+    /// Deletes a policy (its scope then restricts nothing, and counts as absent).
+    pub async fn delete_policy(&self, scope: &PolicyScope) -> Result<(), AdminError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.policies)
+            .set_key(Some(pk_key(scope.pk())))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Registers or replaces an agent.
+    pub async fn put_agent(&self, agent: &AgentRecord) -> Result<(), AdminError> {
+        let item = items::to_item(agent, pk_key(agent_pk(&agent.agent_id)))?;
+        self.client
+            .put_item()
+            .table_name(&self.tables.registry)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Reads an agent.
+    pub async fn get_agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, AdminError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.registry)
+            .set_key(Some(pk_key(agent_pk(agent_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.map(|i| items::from_item(i, "agent")).transpose()?)
+    }
+
+    /// Grants or revokes a user's consent for an agent.
+    pub async fn put_consent(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        consent: &ConsentRecord,
+    ) -> Result<(), AdminError> {
+        let item = items::to_item(consent, pk_key(consent_pk(user_id, agent_id)))?;
+        self.client
+            .put_item()
+            .table_name(&self.tables.registry)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Opens a session: creates it if absent; an identical existing session is fine, a different
+    /// one is a conflict and nothing changes.
+    pub async fn open_session(&self, session: &SessionRecord) -> Result<bool, AdminError> {
+        let key = pk_sk_key(session_pk(&session.payment_session_id), SESSION_SK);
+        let item = items::to_item(session, key)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.ledger)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.get_session(&session.payment_session_id).await? {
+                    Some(existing) if existing == *session => Ok(false),
+                    _ => Err(AdminError::Conflict(format!(
+                        "session {}",
+                        session.payment_session_id
+                    ))),
+                }
+            }
+            Err(err) => Err(unavailable(err).into()),
+        }
+    }
+
+    /// Reads a session's balance row.
+    pub async fn get_session(
+        &self,
+        payment_session_id: &str,
+    ) -> Result<Option<SessionRecord>, AdminError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.ledger)
+            .set_key(Some(pk_sk_key(session_pk(payment_session_id), SESSION_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .item
+            .map(|i| items::from_item(i, "session"))
+            .transpose()?)
+    }
+
+    /// Writes an arbitrary item, for tests that tamper with the store behind predebit's back.
+    pub async fn put_raw(&self, table: &str, item: Item) -> Result<(), AdminError> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what predebit's tests and demo need into the git-ignored cache .cache/, once.
+#   scripts/tools.sh ddb    DynamoDB Local (from the npm package amplify-dynamodb-simulator)
+#   scripts/tools.sh venv   Python venv with moto[server] (Secrets Manager on loopback)
+#   scripts/tools.sh all    both
+# Idempotent: a second run only checks that the files are there.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE="$ROOT/.cache"
+DDB_SIMULATOR_VERSION=2.9.30
+MOTO_VERSION=5.2.5
+DDB_DIR="$CACHE/dynamodb-local"
+VENV="$CACHE/venv"
+
+ensure_ddb() {
+  if [ -f "$DDB_DIR/DynamoDBLocal.jar" ] && [ -d "$DDB_DIR/DynamoDBLocal_lib" ]; then
+    return 0
+  fi
+  command -v java >/dev/null || { echo "tools.sh: java not found; install a Java 17 runtime" >&2; exit 1; }
+  command -v npm >/dev/null || { echo "tools.sh: npm not found; install Node.js with npm" >&2; exit 1; }
+  local tmp
+  tmp=$(mktemp -d "$CACHE/ddb-fetch.XXXXXX")
+  echo "tools.sh: fetching DynamoDB Local (amplify-dynamodb-simulator@$DDB_SIMULATOR_VERSION)" >&2
+  (cd "$tmp" && npm pack --silent "amplify-dynamodb-simulator@$DDB_SIMULATOR_VERSION" >/dev/null \
+    && tar xzf amplify-dynamodb-simulator-*.tgz)
+  rm -rf "$DDB_DIR"
+  mv "$tmp/package/emulator" "$DDB_DIR"
+  rm -rf "$tmp"
+}
+
+ensure_venv() {
+  if [ -x "$VENV/bin/moto_server" ] && [ -f "$VENV/.predebit-moto-$MOTO_VERSION" ]; then
+    return 0
+  fi
+  echo "tools.sh: creating $VENV with moto[server]==$MOTO_VERSION" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  touch "$VENV/.predebit-moto-$MOTO_VERSION"
+}
+
+mkdir -p "$CACHE"
+case "${1:-all}" in
+  ddb) ensure_ddb ;;
+  venv) ensure_venv ;;
+  all) ensure_ddb; ensure_venv ;;
+  *) echo "usage: scripts/tools.sh [ddb|venv|all]" >&2; exit 2 ;;
+esac
