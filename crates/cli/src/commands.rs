@@ -341,10 +341,7 @@ async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
         VerifyService::new(store, keys).with_audit_sink(Box::new(|line| eprintln!("{line}")));
     let table = files.len() > 1 && !cli.json;
     if table {
-        println!(
-            "{:<44} {:<8} {:<28} {}",
-            "EVENT", "DECISION", "REASON", "AUDIT"
-        );
+        println!("{:<44} {:<8} {:<28} AUDIT", "EVENT", "DECISION", "REASON");
     }
     let mut responses = Vec::new();
     for file in files {
