@@ -1,1 +1,7 @@
-//! Integration tests.
+//! Integration tests against DynamoDB Local (and moto for Secrets Manager). One test binary.
+
+mod common;
+mod secrets;
+mod store;
+mod verify_events;
+mod verify_store;

@@ -15,17 +15,25 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Attempts per operation (the first plus retries), with the SDK's jittered backoff.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// predebit's timeouts: every call ends well before the Lambda timeout.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// predebit's retries: the SDK's standard mode, bounded attempts.
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
 /// Loads the shared SDK configuration from the environment with predebit's timeouts and retries.
 pub async fn load() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(timeouts())
+        .retry_config(retries())
         .load()
         .await
 }
