@@ -1,0 +1,41 @@
+# predebit. Set-up is two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+# Property tests: full depth locally, a bounded number of cases in CI.
+PROPTEST_CASES ?= $(if $(CI),64,256)
+export PROPTEST_CASES
+
+.PHONY: demo test lint bench local-db local-db-stop tools clean-cache
+
+## demo: run every sample verify event against DynamoDB Local and print the decisions
+demo:
+	scripts/demo.sh
+
+## test: unit, property and DynamoDB Local integration tests
+test: tools
+	scripts/services.sh run $(CARGO) test --workspace
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## bench: the pure decision path (criterion) and verify throughput against DynamoDB Local
+bench: tools
+	$(CARGO) bench -p predebit-core --bench decision
+	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench verify_throughput
+
+## local-db: start DynamoDB Local for manual use and print the endpoint (stop: make local-db-stop)
+local-db:
+	scripts/services.sh start ddb
+	@scripts/services.sh env
+
+local-db-stop:
+	scripts/services.sh stop
+
+## tools: fetch DynamoDB Local and create the moto venv under .cache/ (idempotent)
+tools:
+	scripts/tools.sh all
+
+clean-cache:
+	rm -rf .cache
