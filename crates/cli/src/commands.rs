@@ -383,30 +383,66 @@ async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
 }
 
 fn x402_decode(header: Option<&str>) -> i32 {
-    let kind = match header.map(WireKind::from_header_name) {
-        None => None,
-        Some(Some(kind)) => Some(kind),
-        Some(None) => {
-            eprintln!("predebit: --header must be PAYMENT-REQUIRED, X-PAYMENT, PAYMENT-SIGNATURE, X-PAYMENT-RESPONSE or PAYMENT-RESPONSE");
-            return 2;
-        }
-    };
     let mut input = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut input) {
         eprintln!("predebit: cannot read standard input: {e}");
         return 2;
     }
-    match decode_wire(kind, input.trim()) {
-        Ok(value) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).expect("JSON prints")
-            );
+    match decode_to_json(header, &input) {
+        Ok(json) => {
+            println!("{json}");
             0
         }
-        Err(e) => {
-            eprintln!("predebit: {e}");
+        Err(line) => {
+            eprintln!("predebit: {line}");
             2
         }
+    }
+}
+
+/// Decodes one wire value into pretty JSON, or one line naming the problem.
+fn decode_to_json(header: Option<&str>, input: &str) -> Result<String, String> {
+    let kind = match header {
+        None => None,
+        Some(name) => Some(WireKind::from_header_name(name).ok_or_else(|| {
+            "--header must be PAYMENT-REQUIRED, X-PAYMENT, PAYMENT-SIGNATURE, X-PAYMENT-RESPONSE or PAYMENT-RESPONSE".to_string()
+        })?),
+    };
+    let value = decode_wire(kind, input.trim()).map_err(|e| e.to_string().replace('\n', " "))?;
+    Ok(serde_json::to_string_pretty(&value).expect("JSON prints"))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::decode_to_json;
+
+    const V1_BODY: &str = r#"{"x402Version":1,"accepts":[{"scheme":"exact","network":"base","maxAmountRequired":"10000","resource":"https://api.example/x","description":"d","mimeType":"application/json","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60,"asset":"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"}]}"#;
+
+    #[test]
+    fn a_v1_body_decodes_with_the_network_as_caip2() {
+        let out: serde_json::Value =
+            serde_json::from_str(&decode_to_json(None, V1_BODY).unwrap()).unwrap();
+        assert_eq!(out["accepts"][0]["network"], "eip155:8453");
+        assert_eq!(out["accepts"][0]["maxAmountRequired"], "10000");
+    }
+
+    #[test]
+    fn a_v2_payment_required_header_decodes() {
+        let body = r#"{"x402Version":2,"resource":{"url":"https://api.example/x"},"accepts":[{"scheme":"exact","network":"eip155:84532","amount":"10000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60}]}"#;
+        let header = base64::engine::general_purpose::STANDARD.encode(body);
+        let out = decode_to_json(Some("payment-required"), &header).unwrap();
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out["accepts"][0]["amount"], "10000");
+    }
+
+    #[test]
+    fn invalid_input_is_one_line_naming_the_problem() {
+        let err = decode_to_json(Some("PAYMENT-REQUIRED"), "%%% not base64").unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(!err.is_empty());
+        let err = decode_to_json(Some("X-NOPE"), "x").unwrap_err();
+        assert!(err.contains("--header"), "{err}");
     }
 }
