@@ -90,3 +90,30 @@ async fn opening_a_session_twice_is_idempotent_and_a_different_one_conflicts() {
     assert_eq!(stored.available_micros, 5_000_000);
     assert_eq!(stored.status, SessionStatus::Open);
 }
+
+#[tokio::test]
+async fn ids_with_a_hash_are_refused_before_anything_is_written() {
+    let store = fresh_store("hashid").await;
+    let consent = predebit_core::records::ConsentRecord {
+        status: predebit_core::records::ConsentStatus::Granted,
+        expires_at: None,
+    };
+
+    let err = store
+        .put_consent("user#a", "agent", &consent)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AdminError::Invalid(ref m) if m.contains("userId")),
+        "{err}"
+    );
+    let scan = store
+        .client()
+        .scan()
+        .table_name(&store.tables().registry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.count(), 0);
+}

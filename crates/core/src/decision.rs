@@ -162,12 +162,6 @@ pub fn prepare(event: &Value) -> Result<Prepared, Box<Outcome>> {
             "paymentType: only CRYPTO_X402 is supported",
         )));
     }
-    if !matches!(request.x402_version, 1 | 2) {
-        return Err(with_request(Outcome::declined(
-            ReasonCode::InvalidRequest,
-            "x402Version: must be 1 or 2",
-        )));
-    }
     let requirement = parse_requirement(
         request.x402_version,
         &request.requirement,

@@ -33,7 +33,7 @@ pub struct VerifyRequest {
     pub payment_id: String,
     /// `CRYPTO_X402` (anything else is declined, not malformed).
     pub payment_type: String,
-    /// 1 or 2 (checked with the requirement).
+    /// 1 or 2.
     pub x402_version: u64,
     /// The selected `accepts` entry, as received.
     pub requirement: Value,
@@ -140,9 +140,10 @@ pub fn parse_request(event: &Value) -> Result<VerifyRequest, FieldProblem> {
         return Err(problem("paymentType", "must not be empty"));
     }
     let x402_version = match obj.get("x402Version") {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| problem("x402Version", "must be 1 or 2"))?,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v @ (1 | 2)) => v,
+            _ => return Err(problem("x402Version", "must be 1 or 2")),
+        },
         Some(_) => return Err(problem("x402Version", "must be the number 1 or 2")),
         None => return Err(problem("x402Version", "is required")),
     };

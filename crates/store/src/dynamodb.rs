@@ -123,6 +123,15 @@ pub enum PolicyScope {
 }
 
 impl PolicyScope {
+    /// Checks the scope's id.
+    pub fn validate(&self) -> Result<(), AdminError> {
+        match self {
+            Self::Global => Ok(()),
+            Self::User(id) => items::check_key_part("userId", id).map_err(AdminError::Invalid),
+            Self::Agent(id) => items::check_key_part("agentId", id).map_err(AdminError::Invalid),
+        }
+    }
+
     /// The item key.
     pub fn pk(&self) -> String {
         match self {
@@ -137,6 +146,7 @@ impl DynamoStore {
     /// Stores a policy document, incrementing the scope's version atomically; returns the new
     /// version. The document is stored as given: verify decides `POLICY_INVALID` on a bad one.
     pub async fn put_policy(&self, scope: &PolicyScope, document: &str) -> Result<u64, AdminError> {
+        scope.validate()?;
         let out = self
             .client
             .update_item()
@@ -195,6 +205,8 @@ impl DynamoStore {
 
     /// Registers or replaces an agent.
     pub async fn put_agent(&self, agent: &AgentRecord) -> Result<(), AdminError> {
+        items::check_key_part("agentId", &agent.agent_id).map_err(AdminError::Invalid)?;
+        items::check_key_part("userId", &agent.user_id).map_err(AdminError::Invalid)?;
         let item = items::to_item(agent, pk_key(agent_pk(&agent.agent_id)))?;
         self.client
             .put_item()
@@ -227,6 +239,8 @@ impl DynamoStore {
         agent_id: &str,
         consent: &ConsentRecord,
     ) -> Result<(), AdminError> {
+        items::check_key_part("userId", user_id).map_err(AdminError::Invalid)?;
+        items::check_key_part("agentId", agent_id).map_err(AdminError::Invalid)?;
         let item = items::to_item(consent, pk_key(consent_pk(user_id, agent_id)))?;
         self.client
             .put_item()
@@ -241,6 +255,9 @@ impl DynamoStore {
     /// Opens a session: creates it if absent; an identical existing session is fine, a different
     /// one is a conflict and nothing changes.
     pub async fn open_session(&self, session: &SessionRecord) -> Result<bool, AdminError> {
+        items::check_key_part("paymentSessionId", &session.payment_session_id)
+            .map_err(AdminError::Invalid)?;
+        items::check_key_part("userId", &session.user_id).map_err(AdminError::Invalid)?;
         let key = pk_sk_key(session_pk(&session.payment_session_id), SESSION_SK);
         let item = items::to_item(session, key)?;
         let result = self

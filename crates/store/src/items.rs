@@ -9,6 +9,20 @@ use serde::Serialize;
 
 use crate::tables::{PK, SK};
 
+/// Checks an id that becomes part of a key: non-empty, printable ASCII, no spaces and no `#`
+/// (which separates key parts: `CONSENT#u#a#b` would be ambiguous).
+pub fn check_key_part(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty()
+        || value.len() > 256
+        || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
+    {
+        return Err(format!(
+            "{field} must be 1 to 256 printable ASCII characters without spaces or '#'"
+        ));
+    }
+    Ok(())
+}
+
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
