@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use predebit_store::{DynamoClient, DynamoStore, TableNames};
-use predebit_tests::{dynamodb_client_with, fresh_store_with, repo_root};
+use predebit_tests::{base_config, dynamodb_client_with, fresh_store_with, repo_root};
 use serde_json::Value;
 
 use crate::common::{seed_demo, service, NOW};
@@ -75,15 +75,7 @@ async fn each_decision_that_reads_the_store_makes_exactly_one_dynamodb_request()
 }
 
 async fn client_for(endpoint: String) -> DynamoClient {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "predebit-tests",
-        ))
+    let config = base_config()
         .endpoint_url(endpoint)
         .timeout_config(predebit_store::config::timeouts())
         .retry_config(predebit_store::config::retries())

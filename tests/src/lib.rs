@@ -112,7 +112,8 @@ fn secrets_endpoint() -> &'static str {
     })
 }
 
-fn base_config() -> aws_config::ConfigLoader {
+/// The SDK loader every test client starts from: fixed region and dummy credentials.
+pub fn base_config() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -11,7 +11,8 @@ pub const MICROS_PER_USD: u64 = 1_000_000;
 const USD_DECIMALS: usize = 6;
 
 /// 2^256 - 1, the largest atomic amount (uint256).
-const UINT256_MAX: &str =
+/// 2^256 - 1, the largest atomic amount, as decimal digits.
+pub const UINT256_MAX: &str =
     "115792089237316195423570985008687907853269984665640564039457584007913129639935";
 
 /// Why an amount was refused.

@@ -19,6 +19,7 @@ pub use payment_required::{
 pub use settlement::{parse_settlement, Settlement};
 pub use wire::{decode_wire, decode_wire_detected, WireKind};
 
+use crate::money::UINT256_MAX;
 use serde_json::Value;
 
 /// A problem with one field of x402 input: `field` is a JSON path like `accepts[0].payTo`.
@@ -96,10 +97,6 @@ pub fn parse_requirement(
         )),
     }
 }
-
-/// 2^256 - 1, the largest atomic amount.
-const UINT256_MAX: &str =
-    "115792089237316195423570985008687907853269984665640564039457584007913129639935";
 
 /// Strict decimal atomic amount: digits only, no sign, spaces, decimal point, exponent or hex,
 /// not empty, at most 2^256-1. Returns canonical digits (no leading zeros, "0" for zero).
