@@ -8,6 +8,8 @@
 //! `cargo bench -p predebit-tests --bench verify_throughput`
 //!
 //! Tunable by environment: `PREDEBIT_BENCH_OPS` (per loop, default 4000),
+//! `PREDEBIT_BENCH_WARM_UP` (per loop, default 3000: DynamoDB Local's JVM keeps getting faster
+//! for the first few thousand requests, which would hide verify's own cost),
 //! `PREDEBIT_BENCH_CONCURRENCY` (default 8), `PREDEBIT_BENCH_SECONDS` (budget for the measured
 //! rounds, default 120).
 
@@ -29,7 +31,6 @@ use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::{now_epoch_seconds, VerifyService};
 use serde_json::Value;
 
-const WARM_UP_OPS: usize = 300;
 const ROUND_OPS: usize = 250;
 /// The demo seed has no agent policy for agent-research: five of the six keys exist.
 const ITEMS_FOUND: usize = 5;
@@ -175,6 +176,7 @@ impl BareRead {
 
 fn main() {
     let ops_per_loop = env_usize("PREDEBIT_BENCH_OPS", 4000);
+    let warm_up_ops = env_usize("PREDEBIT_BENCH_WARM_UP", 3000);
     let concurrency = env_usize("PREDEBIT_BENCH_CONCURRENCY", 8);
     let budget = Duration::from_secs(env_usize("PREDEBIT_BENCH_SECONDS", 120) as u64);
 
@@ -240,22 +242,34 @@ fn main() {
              ops per loop in rounds of {ROUND_OPS}, alternating, {}s budget",
             budget.as_secs()
         );
-        run_round(WARM_UP_OPS, concurrency, verify_op.clone()).await;
-        run_round(WARM_UP_OPS, concurrency, bare_op.clone()).await;
+        let warm_up = Instant::now();
+        for _ in 0..warm_up_ops.div_ceil(ROUND_OPS) {
+            run_round(ROUND_OPS, concurrency, verify_op.clone()).await;
+            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
+        }
+        println!(
+            "warm-up: {warm_up_ops} ops per loop in {:.1} s",
+            warm_up.elapsed().as_secs_f64()
+        );
 
         let (mut verify, mut bare) = (Tally::default(), Tally::default());
         let started = Instant::now();
         let mut round = 0;
+        let mut round_ratios = Vec::new();
         while verify.ops < ops_per_loop && started.elapsed() < budget {
             let ops = ROUND_OPS.min(ops_per_loop - verify.ops);
             // Alternate which loop goes first, so neither always follows the other.
-            if round % 2 == 0 {
-                verify.add(run_round(ops, concurrency, verify_op.clone()).await);
-                bare.add(run_round(ops, concurrency, bare_op.clone()).await);
+            let (verify_round, bare_round) = if round % 2 == 0 {
+                let v = run_round(ops, concurrency, verify_op.clone()).await;
+                (v, run_round(ops, concurrency, bare_op.clone()).await)
             } else {
-                bare.add(run_round(ops, concurrency, bare_op.clone()).await);
-                verify.add(run_round(ops, concurrency, verify_op.clone()).await);
-            }
+                let b = run_round(ops, concurrency, bare_op.clone()).await;
+                (run_round(ops, concurrency, verify_op.clone()).await, b)
+            };
+            // Same op count in both: the ratio of throughputs is the inverse ratio of walls.
+            round_ratios.push(bare_round.0.as_secs_f64() / verify_round.0.as_secs_f64());
+            verify.add(verify_round);
+            bare.add(bare_round);
             round += 1;
         }
         verify.report("verify");
@@ -263,6 +277,14 @@ fn main() {
         println!(
             "ratio verify/bare (ops/s): {:.3}",
             verify.ops_per_second() / bare.ops_per_second()
+        );
+        round_ratios.sort_by(f64::total_cmp);
+        println!(
+            "per-round ratio over {} rounds: median {:.3}, min {:.3}, max {:.3}",
+            round_ratios.len(),
+            round_ratios[round_ratios.len() / 2],
+            round_ratios[0],
+            round_ratios[round_ratios.len() - 1],
         );
     });
 }
