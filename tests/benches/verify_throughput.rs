@@ -1,0 +1,290 @@
+//! Verify throughput against DynamoDB Local, next to the floor it cannot beat: the same
+//! strongly consistent BatchGetItem of the same six keys, sent bare with the same client.
+//!
+//! Both loops run with the same number of requests in flight, in alternating rounds so that
+//! drift (JIT warm-up of DynamoDB Local, other load on the machine) falls on both alike. Prints
+//! ops/s, p50/p99 latency and the ratio verify/bare; asserts nothing about time.
+//!
+//! `cargo bench -p predebit-tests --bench verify_throughput`
+//!
+//! Tunable by environment: `PREDEBIT_BENCH_OPS` (per loop, default 4000),
+//! `PREDEBIT_BENCH_WARM_UP` (per loop, default 3000: DynamoDB Local's JVM keeps getting faster
+//! for the first few thousand requests, which would hide verify's own cost),
+//! `PREDEBIT_BENCH_CONCURRENCY` (default 8), `PREDEBIT_BENCH_SECONDS` (budget for the measured
+//! rounds, default 120).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use predebit_core::decision::Verdict;
+use predebit_core::keys::KeyRing;
+use predebit_store::items::{
+    agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
+    user_policy_pk, Item, SESSION_SK,
+};
+use predebit_store::secrets::KeySource;
+use predebit_store::{seed, DynamoClient, DynamoStore};
+use predebit_tests::{fresh_store, repo_root};
+use predebit_verify::{now_epoch_seconds, VerifyService};
+use serde_json::Value;
+
+const ROUND_OPS: usize = 250;
+/// The demo seed has no agent policy for agent-research: five of the six keys exist.
+const ITEMS_FOUND: usize = 5;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
+        .unwrap_or(default)
+}
+
+/// Runs `ops` calls of `op`, `concurrency` at a time; returns the wall time and each latency.
+async fn run_round<F, Fut>(ops: usize, concurrency: usize, op: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let next = next.clone();
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(ops / concurrency + 1);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= ops {
+                        return latencies;
+                    }
+                    let t = Instant::now();
+                    op(i).await;
+                    latencies.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(ops);
+    for worker in workers {
+        latencies.extend(worker.await.expect("worker"));
+    }
+    (started.elapsed(), latencies)
+}
+
+#[derive(Default)]
+struct Tally {
+    ops: usize,
+    wall: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Tally {
+    fn add(&mut self, (wall, latencies): (Duration, Vec<Duration>)) {
+        self.ops += latencies.len();
+        self.wall += wall;
+        self.latencies.extend(latencies);
+    }
+
+    fn ops_per_second(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let rank = ((self.latencies.len() as f64 * p).ceil() as usize).max(1);
+        self.latencies[rank.min(self.latencies.len()) - 1]
+    }
+
+    fn report(&mut self, name: &str) {
+        let (p50, p99) = (self.percentile(0.50), self.percentile(0.99));
+        println!(
+            "{name:<6} {:>6} ops in {:>7.2} s  {:>8.1} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
+            self.ops,
+            self.wall.as_secs_f64(),
+            self.ops_per_second(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+        );
+    }
+}
+
+/// The request `DynamoStore::read_for_verify` sends, built once.
+struct BareRead {
+    client: DynamoClient,
+    requests: Vec<(String, KeysAndAttributes)>,
+}
+
+impl BareRead {
+    fn new(store: &DynamoStore, user_id: &str, agent_id: &str, session_id: &str) -> Self {
+        let keys = |keys: Vec<Item>| {
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .expect("keys are set")
+        };
+        let tables = store.tables();
+        let requests = vec![
+            (
+                tables.policies.clone(),
+                keys(vec![
+                    pk_key(global_policy_pk()),
+                    pk_key(user_policy_pk(user_id)),
+                    pk_key(agent_policy_pk(agent_id)),
+                ]),
+            ),
+            (
+                tables.registry.clone(),
+                keys(vec![
+                    pk_key(agent_pk(agent_id)),
+                    pk_key(consent_pk(user_id, agent_id)),
+                ]),
+            ),
+            (
+                tables.ledger.clone(),
+                keys(vec![pk_sk_key(session_pk(session_id), SESSION_SK)]),
+            ),
+        ];
+        Self {
+            client: store.client().clone(),
+            requests,
+        }
+    }
+
+    /// How many items came back.
+    async fn read(&self) -> usize {
+        let mut request = self.client.batch_get_item();
+        for (table, keys) in &self.requests {
+            request = request.request_items(table, keys.clone());
+        }
+        let out = request.send().await.expect("BatchGetItem");
+        assert!(
+            out.unprocessed_keys().is_none_or(|u| u.is_empty()),
+            "BatchGetItem left keys unprocessed"
+        );
+        out.responses()
+            .map_or(0, |r| r.values().map(Vec::len).sum())
+    }
+}
+
+fn main() {
+    let ops_per_loop = env_usize("PREDEBIT_BENCH_OPS", 4000);
+    let warm_up_ops = env_usize("PREDEBIT_BENCH_WARM_UP", 3000);
+    let concurrency = env_usize("PREDEBIT_BENCH_CONCURRENCY", 8);
+    let budget = Duration::from_secs(env_usize("PREDEBIT_BENCH_SECONDS", 120) as u64);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let store = fresh_store("verify_throughput").await;
+        let seed_text = std::fs::read_to_string(repo_root().join("infra/seed/demo.json"))
+            .expect("read infra/seed/demo.json");
+        let seed_file = seed::parse(&seed_text).expect("demo seed parses");
+        seed::apply(&store, &seed_file).await.expect("seed applies");
+        let event: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
+                .expect("read the YES event"),
+        )
+        .expect("event parses");
+        let user_id = event["userId"].as_str().expect("userId").to_string();
+        let agent_id = event["agentId"].as_str().expect("agentId").to_string();
+        let session_id = event["paymentSessionId"]
+            .as_str()
+            .expect("paymentSessionId")
+            .to_string();
+
+        let bare = Arc::new(BareRead::new(&store, &user_id, &agent_id, &session_id));
+        let ring =
+            KeyRing::from_secret_json(&KeyRing::new_secret_json("k1", &[7u8; 32], &[9u8; 32]))
+                .expect("key ring");
+        let service = Arc::new(
+            VerifyService::new(store, KeySource::fixed(ring)).with_audit_sink(Box::new(|_| {})),
+        );
+        let event = Arc::new(event);
+        let now = now_epoch_seconds();
+
+        let verify_op = {
+            let service = service.clone();
+            move |i: usize| {
+                let service = service.clone();
+                let event = event.clone();
+                async move {
+                    let id = format!("bench-{i}");
+                    let response = service.handle(&event, &id, now).await;
+                    assert_eq!(
+                        response.decision,
+                        Verdict::Yes,
+                        "{:?}: {}",
+                        response.reason_code,
+                        response.message
+                    );
+                }
+            }
+        };
+        let bare_op = move |_: usize| {
+            let bare = bare.clone();
+            async move {
+                assert_eq!(bare.read().await, ITEMS_FOUND);
+            }
+        };
+
+        println!(
+            "verify_throughput: DynamoDB Local, {concurrency} in flight, up to {ops_per_loop} \
+             ops per loop in rounds of {ROUND_OPS}, alternating, {}s budget",
+            budget.as_secs()
+        );
+        let warm_up = Instant::now();
+        for _ in 0..warm_up_ops.div_ceil(ROUND_OPS) {
+            run_round(ROUND_OPS, concurrency, verify_op.clone()).await;
+            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
+        }
+        println!(
+            "warm-up: {warm_up_ops} ops per loop in {:.1} s",
+            warm_up.elapsed().as_secs_f64()
+        );
+
+        let (mut verify, mut bare) = (Tally::default(), Tally::default());
+        let started = Instant::now();
+        let mut round = 0;
+        let mut round_ratios = Vec::new();
+        while verify.ops < ops_per_loop && started.elapsed() < budget {
+            let ops = ROUND_OPS.min(ops_per_loop - verify.ops);
+            // Alternate which loop goes first, so neither always follows the other.
+            let (verify_round, bare_round) = if round % 2 == 0 {
+                let v = run_round(ops, concurrency, verify_op.clone()).await;
+                (v, run_round(ops, concurrency, bare_op.clone()).await)
+            } else {
+                let b = run_round(ops, concurrency, bare_op.clone()).await;
+                (run_round(ops, concurrency, verify_op.clone()).await, b)
+            };
+            // Same op count in both: the ratio of throughputs is the inverse ratio of walls.
+            round_ratios.push(bare_round.0.as_secs_f64() / verify_round.0.as_secs_f64());
+            verify.add(verify_round);
+            bare.add(bare_round);
+            round += 1;
+        }
+        verify.report("verify");
+        bare.report("bare");
+        println!(
+            "ratio verify/bare (ops/s): {:.3}",
+            verify.ops_per_second() / bare.ops_per_second()
+        );
+        round_ratios.sort_by(f64::total_cmp);
+        println!(
+            "per-round ratio over {} rounds: median {:.3}, min {:.3}, max {:.3}",
+            round_ratios.len(),
+            round_ratios[round_ratios.len() / 2],
+            round_ratios[0],
+            round_ratios[round_ratios.len() - 1],
+        );
+    });
+}
