@@ -1,6 +1,7 @@
 //! Integration tests against DynamoDB Local (and moto for Secrets Manager). One test binary.
 
 mod common;
+mod ledger_flow;
 mod secrets;
 mod store;
 mod verify_events;

@@ -157,10 +157,10 @@ pub struct ReserveRequest {
 /// How `reserve` came out in the store.
 #[derive(Clone, Debug)]
 pub enum ReserveResult {
-    /// The hold is in place; the session after the change.
-    Held(SessionRecord),
+    /// The hold is in place.
+    Held,
     /// A hold with this paymentId already exists (as found).
-    Existing(Hold),
+    Existing(Box<Hold>),
     /// A condition failed; nothing was written.
     Refused(ReasonCode, String),
     /// Conflicting transactions kept cancelling this one; nothing was written.
@@ -169,9 +169,11 @@ pub enum ReserveResult {
 
 /// How a hold transition came out in the store.
 #[derive(Clone, Debug)]
+// One value per store request; boxing the found hold would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Transition {
-    /// Applied; the hold and (when it changed) the session after the change.
-    Done(Hold, Option<SessionRecord>),
+    /// Applied; the hold after the change when the store knows it without another read.
+    Done(Option<Box<Hold>>),
     /// The hold was not in a state the change applies to; the hold as found, if any.
     NotApplied(Option<Hold>),
     /// Conflicting transactions kept cancelling this one.
@@ -206,11 +208,14 @@ pub trait LedgerStore {
         hold_expires_at: u64,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// PENDING or SENT -> POSTED: reserved to settled.
+    /// PENDING or SENT -> POSTED: reserved to settled. `amount_micros` is the caller's copy of
+    /// the hold's amount: with it the change is one request (the condition checks it); without
+    /// it the store reads the hold first.
     fn post(
         &self,
         session_id: &str,
         payment_id: &str,
+        amount_micros: Option<u64>,
         settlement: &SettlementRecord,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
@@ -230,11 +235,12 @@ pub trait LedgerStore {
         error: &str,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// PENDING -> VOIDED: reserved back to available.
+    /// PENDING -> VOIDED: reserved back to available (`amount_micros` as for [`Self::post`]).
     fn release(
         &self,
         session_id: &str,
         payment_id: &str,
+        amount_micros: Option<u64>,
         reason: &str,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
@@ -713,15 +719,9 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .await
             .map_err(|e| unavailable(f.op, &e))?
         {
-            ReserveResult::Held(session) => Ok(ok(f.op, false, Some(&hold), Some(&session))),
+            ReserveResult::Held => Ok(ok(f.op, false, Some(&hold), None)),
             ReserveResult::Existing(existing) if existing.fingerprint == hold.fingerprint => {
-                let session = self
-                    .store
-                    .read_session(&existing.payment_session_id)
-                    .await
-                    .map_err(|e| unavailable(f.op, &e))?
-                    .map(|(s, _)| s);
-                Ok(ok(f.op, true, Some(&existing), session.as_ref()))
+                Ok(ok(f.op, true, Some(&existing), None))
             }
             ReserveResult::Existing(_) => Err(refused(
                 Some(f.op),
@@ -745,7 +745,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         match outcome {
-            Transition::Done(hold, session) => Ok(ok(f.op, false, Some(&hold), session.as_ref())),
+            Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Sent)),
             Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
             Transition::NotApplied(None) => Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
             Transition::NotApplied(Some(hold)) => match hold.state {
@@ -774,7 +774,13 @@ impl<S: LedgerStore + Sync> Ledger<S> {
     }
 
     async fn commit(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
-        f.only(&["paymentSessionId", "paymentId", "settlement"])?;
+        f.only(&[
+            "paymentSessionId",
+            "paymentId",
+            "settlement",
+            "amountMicros",
+        ])?;
+        let amount_hint = amount_hint(f)?;
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
         let text = match f.obj.get("settlement") {
@@ -801,7 +807,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 .await
                 .map_err(|e| unavailable(f.op, &e))?;
             return match outcome {
-                Transition::Done(hold, _) => Ok(ok(f.op, false, Some(&hold), None)),
+                Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Sent)),
                 Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
                 Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
             };
@@ -814,11 +820,11 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         };
         let outcome = self
             .store
-            .post(&session_id, &payment_id, &record, now)
+            .post(&session_id, &payment_id, amount_hint, &record, now)
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         match outcome {
-            Transition::Done(hold, session) => Ok(ok(f.op, false, Some(&hold), session.as_ref())),
+            Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Posted)),
             Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
             Transition::NotApplied(None) => Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
             Transition::NotApplied(Some(hold)) => match hold.state {
@@ -843,8 +849,8 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                         .await
                         .map_err(|e| unavailable(f.op, &e))?
                     {
-                        Transition::Done(hold, session) => {
-                            Ok(ok(f.op, false, Some(&hold), session.as_ref()))
+                        Transition::Done(hold) => {
+                            Ok(done(f.op, hold, &payment_id, HoldState::Posted))
                         }
                         Transition::Conflict => {
                             Err(refused(Some(f.op), ReasonCode::StoreConflict, ""))
@@ -862,7 +868,8 @@ impl<S: LedgerStore + Sync> Ledger<S> {
     }
 
     async fn release(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
-        f.only(&["paymentSessionId", "paymentId", "reason"])?;
+        f.only(&["paymentSessionId", "paymentId", "reason", "amountMicros"])?;
+        let amount_hint = amount_hint(f)?;
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
         let reason = f.string("reason")?;
@@ -873,8 +880,8 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 "must be SIGNING_FAILED, NOT_SENT, SIGNED_PAYLOAD_MISMATCH or CANCELLED",
             ));
         }
-        match self.store.release(&session_id, &payment_id, &reason, now).await.map_err(|e| unavailable(f.op, &e))? {
-            Transition::Done(hold, session) => Ok(ok(f.op, false, Some(&hold), session.as_ref())),
+        match self.store.release(&session_id, &payment_id, amount_hint, &reason, now).await.map_err(|e| unavailable(f.op, &e))? {
+            Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Voided)),
             Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
             Transition::NotApplied(Some(hold))
                 if hold.state == HoldState::Voided && hold.void_reason.as_deref() == Some(reason.as_str()) =>
@@ -943,6 +950,31 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         {
             Some(h) => Ok(ok(f.op, false, Some(&h), None)),
             None => Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
+        }
+    }
+}
+
+/// The caller's copy of the hold's amount (from the reserve response): lets commit and release
+/// change the hold and the session in one request. The store's condition checks it, so a wrong
+/// value changes nothing.
+fn amount_hint(f: &Fields<'_>) -> Result<Option<u64>, Value> {
+    match f.obj.get("amountMicros") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(Some(f.op), "amountMicros", "must be a non-negative integer")),
+    }
+}
+
+/// A transition's response: the hold when the store returned it, else what the op set.
+fn done(op: Op, hold: Option<Box<Hold>>, payment_id: &str, state: HoldState) -> Value {
+    match hold {
+        Some(h) => ok(op, false, Some(&h), None),
+        None => {
+            let mut v = ok(op, false, None, None);
+            v["hold"] = json!({ "paymentId": payment_id, "state": state });
+            v
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod error;
 pub mod items;
+pub mod ledger;
 pub mod secrets;
 pub mod seed;
 pub mod tables;

@@ -1,0 +1,88 @@
+//! The ledger function: picks the keys an event needs and hands it to
+//! `predebit_core::ledger::Ledger`. Everything that decides lives there.
+
+use predebit_core::ledger::{AllowedOps, Ledger, LedgerConfig, LedgerStore, Op};
+use predebit_core::token::token_kid;
+use predebit_store::secrets::KeySource;
+use serde_json::Value;
+
+/// The environment variable naming the ops this deployment serves.
+pub const ENV_OPS: &str = "PREDEBIT_LEDGER_OPS";
+/// The environment variable for the PENDING window, in seconds.
+pub const ENV_PENDING_WINDOW: &str = "PREDEBIT_PENDING_WINDOW_SECONDS";
+
+/// Reads the ledger settings from the environment; errors name the variable.
+pub fn config_from_env() -> Result<LedgerConfig, String> {
+    let ops = std::env::var(ENV_OPS).map_err(|_| {
+        format!("environment variable {ENV_OPS} is not set; set it to agent, admin or schedule")
+    })?;
+    let allowed = AllowedOps::parse(&ops).map_err(|e| format!("{ENV_OPS}: {e}"))?;
+    let mut config = LedgerConfig {
+        allowed,
+        ..LedgerConfig::default()
+    };
+    if let Ok(window) = std::env::var(ENV_PENDING_WINDOW) {
+        config.pending_window_seconds = window
+            .parse()
+            .ok()
+            .filter(|w| (10..=900).contains(w))
+            .ok_or_else(|| format!("{ENV_PENDING_WINDOW} must be seconds from 10 to 900"))?;
+    }
+    Ok(config)
+}
+
+/// Built once per container: the ledger over its store, and the keys.
+pub struct LedgerService<S> {
+    ledger: Ledger<S>,
+    keys: KeySource,
+}
+
+impl<S: LedgerStore + Sync> LedgerService<S> {
+    /// Wraps a store, its settings and a key source.
+    pub fn new(store: S, config: LedgerConfig, keys: KeySource) -> Self {
+        Self {
+            ledger: Ledger::new(store, config),
+            keys,
+        }
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger<S> {
+        &self.ledger
+    }
+
+    /// Handles one event; never fails.
+    pub async fn handle(&self, event: &Value, now: u64) -> Value {
+        // A reserve's token names its kid: a rotated key is fetched (at most once a minute).
+        let kid = (Ledger::<S>::op_of(event) == Some(Op::Reserve))
+            .then(|| {
+                event
+                    .get("decisionToken")
+                    .and_then(Value::as_str)
+                    .and_then(token_kid)
+            })
+            .flatten();
+        let keys = match kid {
+            Some(kid) => match self.keys.with_kid(kid).await {
+                Some(ring) => ring,
+                None => self.keys.current().await,
+            },
+            None => self.keys.current().await,
+        };
+        let response = self.ledger.handle(event, &keys, now).await;
+        let field = |name: &str| {
+            response
+                .get(name)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        let (op, ok, reason, replayed) = (
+            field("op"),
+            field("ok"),
+            field("reasonCode"),
+            field("replayed"),
+        );
+        tracing::info!(op, ok, reason_code = reason, replayed, "ledger operation");
+        response
+    }
+}

@@ -1,0 +1,42 @@
+//! The ledger Lambda's entry point: read configuration and build clients once, then serve.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use predebit_ledger::{config_from_env, LedgerService};
+use predebit_store::secrets::{KeySource, ENV_SECRET_ID};
+use predebit_store::{DynamoClient, DynamoStore, SecretsClient, TableNames};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .with_ansi(false)
+        .init();
+
+    let tables = TableNames::from_env().map_err(Error::from)?;
+    let config = config_from_env().map_err(Error::from)?;
+    let secret_id = std::env::var(ENV_SECRET_ID).map_err(|_| {
+        format!("environment variable {ENV_SECRET_ID} is not set; set it to the keys secret's name or ARN")
+    })?;
+    let sdk = predebit_store::config::load().await;
+    let store = DynamoStore::new(DynamoClient::new(&sdk), tables);
+    let keys = KeySource::from_secrets_manager(SecretsClient::new(&sdk), secret_id).await?;
+    let service = LedgerService::new(store, config, keys);
+    let service = &service;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok::<Value, Error>(service.handle(&event.payload, now).await)
+    }))
+    .await
+}

@@ -1,0 +1,787 @@
+//! The ledger on DynamoDB: every change is one conditional request (a TransactWriteItems when the
+//! hold and the session change together), and a failed condition reports the item as found.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, SignedRecord};
+use predebit_core::ledger::{
+    agent_refusal, consent_refusal, session_refusal, LedgerStore, OpenResult, ReserveRequest,
+    ReserveResult, Transition, EXPIRED,
+};
+use predebit_core::reason::ReasonCode;
+use predebit_core::records::{AgentRecord, ConsentRecord, SessionRecord};
+use predebit_core::store::StoreError;
+use rand::Rng;
+
+use crate::dynamodb::DynamoStore;
+use crate::error::unavailable;
+use crate::items::{
+    self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
+    user_policy_pk, Item, SESSION_SK,
+};
+use crate::tables::{HOLD_EXPIRES_AT, OPEN_HOLDS_INDEX, OPEN_SHARD, PK, SK};
+
+/// Attempts for a transaction cancelled only by conflicting transactions.
+pub const MAX_TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// `HOLD#<paymentId>`.
+pub fn hold_sk(payment_id: &str) -> String {
+    format!("HOLD#{payment_id}")
+}
+
+fn hold_key(session_id: &str, payment_id: &str) -> Item {
+    pk_sk_key(session_pk(session_id), &hold_sk(payment_id))
+}
+
+fn session_key(session_id: &str) -> Item {
+    pk_sk_key(session_pk(session_id), SESSION_SK)
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn attr<T: serde::Serialize>(value: &T) -> AttributeValue {
+    serde_dynamo::to_attribute_value(value).expect("ledger records serialize")
+}
+
+fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn values(pairs: Vec<(&str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+    Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// How a transaction ended.
+enum TxOutcome {
+    Committed,
+    /// Cancelled by a failed condition: one reason per item, in item order.
+    Cancelled(Vec<CancellationReason>),
+    Conflict,
+}
+
+fn is_conflict(reasons: &[CancellationReason]) -> bool {
+    let code = |r: &CancellationReason| r.code().unwrap_or("None").to_string();
+    reasons.iter().any(|r| code(r) == "TransactionConflict")
+        && !reasons.iter().any(|r| code(r) == "ConditionalCheckFailed")
+}
+
+fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+}
+
+fn old_item<T: serde::de::DeserializeOwned>(
+    reasons: &[CancellationReason],
+    index: usize,
+    what: &str,
+) -> Option<T> {
+    let item = reasons.get(index)?.item()?.clone();
+    items::from_item(item, what).ok()
+}
+
+fn update(
+    key: Item,
+    table: &str,
+    expression: &str,
+    condition: &str,
+    names_: Option<HashMap<String, String>>,
+    values_: Option<HashMap<String, AttributeValue>>,
+) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(names_)
+                .set_expression_attribute_values(values_)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .expect("update has key, table and expression"),
+        )
+        .build()
+}
+
+fn check(
+    key: Item,
+    table: &str,
+    condition: &str,
+    names_: Option<HashMap<String, String>>,
+    values_: Option<HashMap<String, AttributeValue>>,
+) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .condition_expression(condition)
+                .set_expression_attribute_names(names_)
+                .set_expression_attribute_values(values_)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .expect("condition check has key, table and condition"),
+        )
+        .build()
+}
+
+impl DynamoStore {
+    /// Runs one transaction; retries with jittered backoff while it is cancelled only by
+    /// conflicting transactions, a bounded number of times.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
+            let result = self
+                .client()
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(TxOutcome::Committed),
+                Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                        let reasons = e.cancellation_reasons().to_vec();
+                        if !is_conflict(&reasons) {
+                            return Ok(TxOutcome::Cancelled(reasons));
+                        }
+                    }
+                    other => {
+                        return Err(StoreError::Unavailable(format!(
+                            "TransactWriteItems: {other}"
+                        )))
+                    }
+                },
+                Err(other) => return Err(unavailable(other)),
+            }
+            let cap = 10u64 << attempt.min(5);
+            let delay = rand::rng().random_range(1..=cap);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        Ok(TxOutcome::Conflict)
+    }
+
+    async fn get_hold(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+    ) -> Result<Option<Hold>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().ledger)
+            .set_key(Some(hold_key(session_id, payment_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.map(|i| items::from_item(i, "hold")).transpose()
+    }
+
+    /// The two updates that move a hold's amount: the hold's own change and the session's.
+    #[allow(clippy::too_many_arguments)]
+    fn hold_and_session(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        amount_micros: u64,
+        hold_set: &str,
+        hold_condition: &str,
+        hold_values: Vec<(&str, AttributeValue)>,
+        session_set: &str,
+        session_condition: &str,
+    ) -> Vec<TransactWriteItem> {
+        let mut hv = hold_values;
+        hv.push((":m", n(amount_micros)));
+        vec![
+            update(
+                hold_key(session_id, payment_id),
+                &self.tables().ledger,
+                hold_set,
+                &format!("({hold_condition}) AND amountMicros = :m"),
+                names(&[("#st", "state"), ("#shard", OPEN_SHARD)]),
+                values(hv),
+            ),
+            update(
+                session_key(session_id),
+                &self.tables().ledger,
+                session_set,
+                session_condition,
+                None,
+                values(vec![(":m", n(amount_micros))]),
+            ),
+        ]
+    }
+
+    /// A hold transition with a session update. The amount comes from the caller's hint (checked
+    /// by the condition), else from one read of the hold; a wrong hint is corrected from the hold
+    /// the failed condition returns, so nothing moves by a wrong amount.
+    #[allow(clippy::too_many_arguments)]
+    async fn move_amount(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        amount_hint: Option<u64>,
+        hold_set: &str,
+        hold_condition: &str,
+        hold_values: Vec<(&str, AttributeValue)>,
+        session_set: &str,
+    ) -> Result<Transition, StoreError> {
+        let mut amount = match amount_hint {
+            Some(m) => m,
+            None => match self.get_hold(session_id, payment_id).await? {
+                Some(h) => h.amount_micros,
+                None => return Ok(Transition::NotApplied(None)),
+            },
+        };
+        for _ in 0..2 {
+            let items = self.hold_and_session(
+                session_id,
+                payment_id,
+                amount,
+                hold_set,
+                hold_condition,
+                hold_values.clone(),
+                session_set,
+                "attribute_exists(pk)",
+            );
+            match self.transact(items).await? {
+                TxOutcome::Committed => return Ok(Transition::Done(None)),
+                TxOutcome::Conflict => return Ok(Transition::Conflict),
+                TxOutcome::Cancelled(reasons) => match old_item::<Hold>(&reasons, 0, "hold") {
+                    Some(found) if found.amount_micros != amount => amount = found.amount_micros,
+                    found => return Ok(Transition::NotApplied(found)),
+                },
+            }
+        }
+        Ok(Transition::Conflict)
+    }
+}
+
+impl LedgerStore for DynamoStore {
+    async fn reserve(&self, req: &ReserveRequest) -> Result<ReserveResult, StoreError> {
+        let hold = &req.hold;
+        let t = self.tables();
+        let item = items::to_item(hold, hold_key(&hold.payment_session_id, &hold.payment_id))?;
+        let mut tx = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&t.ledger)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
+                        .build()
+                        .expect("put has table and item"),
+                )
+                .build(),
+            update(
+                session_key(&hold.payment_session_id),
+                &t.ledger,
+                "SET availableMicros = availableMicros - :m, reservedMicros = reservedMicros + :m",
+                "availableMicros >= :m AND #status = :open AND expiresAt > :now AND userId = :user",
+                names(&[("#status", "status")]),
+                values(vec![
+                    (":m", n(hold.amount_micros)),
+                    (":open", s("OPEN")),
+                    (":now", n(req.now)),
+                    (":user", s(&req.user_id)),
+                ]),
+            ),
+            check(
+                pk_key(agent_pk(&req.agent_id)),
+                &t.registry,
+                "#status = :active AND userId = :user",
+                names(&[("#status", "status")]),
+                values(vec![(":active", s("ACTIVE")), (":user", s(&req.user_id))]),
+            ),
+        ];
+        let mut checks: Vec<&str> = vec!["hold", "session", "agent"];
+        if req.consent_required {
+            tx.push(check(
+                pk_key(consent_pk(&req.user_id, &req.agent_id)),
+                &t.registry,
+                "#status = :granted AND (attribute_not_exists(expiresAt) OR expiresAt > :now)",
+                names(&[("#status", "status")]),
+                values(vec![(":granted", s("GRANTED")), (":now", n(req.now))]),
+            ));
+            checks.push("consent");
+        }
+        let v = req.policy_versions;
+        for (pk, version) in [
+            (global_policy_pk(), v.global),
+            (user_policy_pk(&req.user_id), v.user),
+            (agent_policy_pk(&req.agent_id), v.agent),
+        ] {
+            tx.push(match version {
+                Some(version) => check(
+                    pk_key(pk),
+                    &t.policies,
+                    "version = :v",
+                    None,
+                    values(vec![(":v", n(version))]),
+                ),
+                None => check(
+                    pk_key(pk),
+                    &t.policies,
+                    "attribute_not_exists(pk)",
+                    None,
+                    None,
+                ),
+            });
+            checks.push("policy");
+        }
+        let reasons = match self.transact(tx).await? {
+            TxOutcome::Committed => return Ok(ReserveResult::Held),
+            TxOutcome::Conflict => return Ok(ReserveResult::Conflict),
+            TxOutcome::Cancelled(reasons) => reasons,
+        };
+        if failed_condition(&reasons, 0) {
+            return match old_item::<Hold>(&reasons, 0, "hold") {
+                Some(existing) => Ok(ReserveResult::Existing(Box::new(existing))),
+                None => Err(StoreError::Malformed(
+                    "an existing hold could not be read".into(),
+                )),
+            };
+        }
+        for (index, what) in checks.iter().enumerate().skip(1) {
+            if !failed_condition(&reasons, index) {
+                continue;
+            }
+            let (reason, detail) = match *what {
+                "session" => session_refusal(
+                    old_item::<SessionRecord>(&reasons, index, "session").as_ref(),
+                    &req.user_id,
+                    hold.amount_micros,
+                    req.now,
+                ),
+                "agent" => {
+                    agent_refusal(old_item::<AgentRecord>(&reasons, index, "agent").as_ref())
+                }
+                "consent" => consent_refusal(
+                    old_item::<ConsentRecord>(&reasons, index, "consent").as_ref(),
+                    req.now,
+                ),
+                _ => (
+                    ReasonCode::PolicyChanged,
+                    "a policy changed since the decision".to_string(),
+                ),
+            };
+            return Ok(ReserveResult::Refused(reason, detail));
+        }
+        Err(StoreError::Unavailable(
+            "the transaction was cancelled without a failed condition".into(),
+        ))
+    }
+
+    async fn mark_sent(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        signed: &SignedRecord,
+        hold_expires_at: u64,
+        now: u64,
+    ) -> Result<Transition, StoreError> {
+        let mut condition =
+            "#st = :pending AND payTo = :to AND amountAtomic = :value AND network = :network"
+                .to_string();
+        let mut vals = vec![
+            (":pending", s("PENDING")),
+            (":sent", s("SENT")),
+            (":to", s(&signed.to)),
+            (":value", s(&signed.value)),
+            (":network", s(&signed.network)),
+            (":signed", attr(signed)),
+            (":now", n(now)),
+            (":exp", n(hold_expires_at)),
+        ];
+        if let Some(asset) = &signed.asset {
+            condition.push_str(" AND asset = :asset");
+            vals.push((":asset", s(asset)));
+        }
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().ledger)
+            .set_key(Some(hold_key(session_id, payment_id)))
+            .update_expression(
+                "SET #st = :sent, signed = :signed, sentAt = :now, holdExpiresAt = :exp",
+            )
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(&[("#st", "state")]))
+            .set_expression_attribute_values(values(vals))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        update_transition(result.map(|o| o.attributes))
+    }
+
+    async fn post(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        amount_micros: Option<u64>,
+        settlement: &SettlementRecord,
+        now: u64,
+    ) -> Result<Transition, StoreError> {
+        self.move_amount(
+            session_id,
+            payment_id,
+            amount_micros,
+            "SET #st = :posted, settlement = :settlement, postedAt = :now REMOVE #shard",
+            "#st IN (:pending, :sent)",
+            vec![
+                (":posted", s("POSTED")),
+                (":pending", s("PENDING")),
+                (":sent", s("SENT")),
+                (":settlement", attr(settlement)),
+                (":now", n(now)),
+            ],
+            "SET reservedMicros = reservedMicros - :m, settledMicros = settledMicros + :m",
+        )
+        .await
+    }
+
+    async fn post_late(
+        &self,
+        hold: &Hold,
+        settlement: &SettlementRecord,
+        now: u64,
+    ) -> Result<Transition, StoreError> {
+        let hold_values = || {
+            vec![
+                (":posted", s("POSTED")),
+                (":voided", s("VOIDED")),
+                (":settlement", attr(settlement)),
+                (":now", n(now)),
+                (":late", AttributeValue::Bool(true)),
+            ]
+        };
+        let set = "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late REMOVE #shard";
+        // Take the late amount from what is still available; only the rest is overdraft.
+        for (session_set, session_condition) in [
+            (
+                "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :m",
+                "availableMicros >= :m",
+            ),
+            (
+                "SET settledMicros = settledMicros + :m, overdraftMicros = overdraftMicros + :m",
+                "attribute_exists(pk)",
+            ),
+        ] {
+            let items = self.hold_and_session(
+                &hold.payment_session_id,
+                &hold.payment_id,
+                hold.amount_micros,
+                set,
+                "#st = :voided",
+                hold_values(),
+                session_set,
+                session_condition,
+            );
+            match self.transact(items).await? {
+                TxOutcome::Committed => {
+                    let mut posted = hold.clone();
+                    posted.state = HoldState::Posted;
+                    posted.late = true;
+                    posted.settlement = Some(settlement.clone());
+                    posted.posted_at = Some(now);
+                    posted.open_shard = None;
+                    return Ok(Transition::Done(Some(Box::new(posted))));
+                }
+                TxOutcome::Conflict => return Ok(Transition::Conflict),
+                TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 0) => {
+                    return Ok(Transition::NotApplied(old_item(&reasons, 0, "hold")));
+                }
+                TxOutcome::Cancelled(_) => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the late settlement could not be recorded".into(),
+        ))
+    }
+
+    async fn record_failed_settlement(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        error: &str,
+        _now: u64,
+    ) -> Result<Transition, StoreError> {
+        let error: String = error.chars().take(256).collect();
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().ledger)
+            .set_key(Some(hold_key(session_id, payment_id)))
+            .update_expression("SET settlementFailures = if_not_exists(settlementFailures, :zero) + :one, lastSettlementError = :e")
+            .condition_expression("#st IN (:pending, :sent)")
+            .set_expression_attribute_names(names(&[("#st", "state")]))
+            .set_expression_attribute_values(values(vec![
+                (":zero", n(0)),
+                (":one", n(1)),
+                (":e", s(&error)),
+                (":pending", s("PENDING")),
+                (":sent", s("SENT")),
+            ]))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        update_transition(result.map(|o| o.attributes))
+    }
+
+    async fn release(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        amount_micros: Option<u64>,
+        reason: &str,
+        now: u64,
+    ) -> Result<Transition, StoreError> {
+        self.move_amount(
+            session_id,
+            payment_id,
+            amount_micros,
+            "SET #st = :voided, voidReason = :reason, voidedAt = :now REMOVE #shard",
+            "#st = :pending",
+            vec![
+                (":voided", s("VOIDED")),
+                (":pending", s("PENDING")),
+                (":reason", s(reason)),
+                (":now", n(now)),
+            ],
+            "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
+        )
+        .await
+    }
+
+    async fn due_holds(&self, now: u64, limit: usize) -> Result<Vec<Hold>, StoreError> {
+        let mut due = Vec::new();
+        for shard in all_open_shards() {
+            let out = self
+                .client()
+                .query()
+                .table_name(&self.tables().ledger)
+                .index_name(OPEN_HOLDS_INDEX)
+                .key_condition_expression("#shard = :shard AND #exp <= :now")
+                .expression_attribute_names("#shard", OPEN_SHARD)
+                .expression_attribute_names("#exp", HOLD_EXPIRES_AT)
+                .expression_attribute_values(":shard", s(&shard))
+                .expression_attribute_values(":now", n(now))
+                .limit(limit.clamp(1, 1000) as i32)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                due.push(items::from_item::<Hold>(item, "hold")?);
+            }
+        }
+        due.sort_by_key(|h| h.hold_expires_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn expire_hold(&self, hold: &Hold, now: u64) -> Result<Transition, StoreError> {
+        let items = self.hold_and_session(
+            &hold.payment_session_id,
+            &hold.payment_id,
+            hold.amount_micros,
+            "SET #st = :voided, voidReason = :reason, voidedAt = :now REMOVE #shard",
+            "#st = :state AND holdExpiresAt <= :now",
+            vec![
+                (":voided", s("VOIDED")),
+                (":state", s(hold.state.as_str())),
+                (":reason", s(EXPIRED)),
+                (":now", n(now)),
+            ],
+            "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
+            "attribute_exists(pk)",
+        );
+        match self.transact(items).await? {
+            TxOutcome::Committed => {
+                let mut voided = hold.clone();
+                voided.state = HoldState::Voided;
+                voided.void_reason = Some(EXPIRED.into());
+                voided.voided_at = Some(now);
+                voided.open_shard = None;
+                Ok(Transition::Done(Some(Box::new(voided))))
+            }
+            TxOutcome::Conflict => Ok(Transition::Conflict),
+            TxOutcome::Cancelled(reasons) => {
+                Ok(Transition::NotApplied(old_item(&reasons, 0, "hold")))
+            }
+        }
+    }
+
+    async fn read_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(SessionRecord, Vec<Hold>)>, StoreError> {
+        let mut session = None;
+        let mut holds = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(&self.tables().ledger)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(&session_pk(session_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                match items::string_attr(&item, SK) {
+                    Some(SESSION_SK) => {
+                        session = Some(items::from_item::<SessionRecord>(item, "session")?)
+                    }
+                    Some(sk) if sk.starts_with("HOLD#") => {
+                        holds.push(items::from_item::<Hold>(item, "hold")?)
+                    }
+                    _ => {}
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(session.map(|s| (s, holds)))
+    }
+
+    async fn read_hold(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+    ) -> Result<Option<Hold>, StoreError> {
+        self.get_hold(session_id, payment_id).await
+    }
+
+    async fn open_session(&self, session: &SessionRecord) -> Result<OpenResult, StoreError> {
+        let item = items::to_item(session, session_key(&session.payment_session_id))?;
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.tables().ledger)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(OpenResult::Created(session.clone())),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                let existing = match ctx.into_err() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
+                        e.item().cloned()
+                    }
+                    _ => None,
+                };
+                let existing: SessionRecord = match existing {
+                    Some(item) => items::from_item(item, "session")?,
+                    None => {
+                        return Err(StoreError::Malformed(
+                            "the existing session could not be read".into(),
+                        ))
+                    }
+                };
+                // Same terms: the opening amounts, not what was spent since.
+                let same = existing.user_id == session.user_id
+                    && existing.limit_micros == session.limit_micros
+                    && existing.expires_at == session.expires_at;
+                Ok(if same {
+                    OpenResult::Same(existing)
+                } else {
+                    OpenResult::Different(existing)
+                })
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn close_session(
+        &self,
+        session_id: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().ledger)
+            .set_key(Some(session_key(session_id)))
+            .update_expression("SET #status = :closed, closedReason = :reason, closedAt = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":closed", s("CLOSED"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .map(|a| items::from_item(a, "session"))
+                .transpose(),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
+/// A single-item update's outcome: the new hold, or the hold as found when the condition failed.
+fn update_transition<R: std::fmt::Debug>(
+    result: Result<Option<Item>, SdkError<UpdateItemError, R>>,
+) -> Result<Transition, StoreError> {
+    match result {
+        Ok(Some(attributes)) => Ok(Transition::Done(Some(Box::new(items::from_item(
+            attributes, "hold",
+        )?)))),
+        Ok(None) => Ok(Transition::Done(None)),
+        Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+            UpdateItemError::ConditionalCheckFailedException(e) => Ok(Transition::NotApplied(
+                e.item()
+                    .cloned()
+                    .map(|i| items::from_item(i, "hold"))
+                    .transpose()?,
+            )),
+            other => Err(StoreError::Unavailable(format!("UpdateItem: {other}"))),
+        },
+        Err(err) => Err(unavailable(err)),
+    }
+}

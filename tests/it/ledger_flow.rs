@@ -1,0 +1,166 @@
+//! The ledger's happy path and its refusals, against DynamoDB Local.
+
+use predebit_core::ledger::{AllowedOps, LedgerConfig};
+use predebit_core::records::SessionRecord;
+use predebit_ledger::LedgerService;
+use predebit_store::secrets::KeySource;
+use predebit_store::DynamoStore;
+use predebit_tests::{fresh_store, repo_root};
+use serde_json::{json, Value};
+
+use crate::common::{seed_demo, service, test_keys, NOW};
+
+/// A seeded store, a verify service and a ledger service (all ops) over the same tables.
+pub struct Flow {
+    pub verify: predebit_verify::VerifyService<DynamoStore>,
+    pub ledger: LedgerService<DynamoStore>,
+}
+
+impl Flow {
+    pub async fn new(name: &str) -> Self {
+        let store = fresh_store(name).await;
+        seed_demo(&store).await;
+        let (verify, _) = service(store.clone());
+        let config = LedgerConfig {
+            allowed: AllowedOps::parse("all").unwrap(),
+            ..LedgerConfig::default()
+        };
+        let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()));
+        Self { verify, ledger }
+    }
+
+    /// Verifies a sample event with a fresh paymentId and amount; returns (paymentId, token).
+    pub async fn approve(&self, payment_id: &str, amount_atomic: &str, session: &str) -> String {
+        let mut event: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        event["paymentId"] = json!(payment_id);
+        event["paymentSessionId"] = json!(session);
+        event["requirement"]["maxAmountRequired"] = json!(amount_atomic);
+        let response = self.verify.handle_json(&event, "it-flow", NOW).await;
+        assert_eq!(response["decision"], "YES", "{response}");
+        response["decisionToken"].as_str().unwrap().to_string()
+    }
+
+    pub async fn op(&self, event: Value) -> Value {
+        self.ledger.handle(&event, NOW + 1).await
+    }
+
+    pub async fn session(&self, id: &str) -> SessionRecord {
+        use predebit_core::ledger::LedgerStore;
+        self.ledger
+            .ledger()
+            .store()
+            .read_session(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+    }
+}
+
+/// A paymentId for test number `n`.
+pub fn pid(n: u64) -> String {
+    format!("{n:064x}")
+}
+
+pub fn assert_invariant(s: &SessionRecord) {
+    assert_eq!(
+        s.reserved_micros + s.settled_micros + s.available_micros,
+        s.limit_micros + s.overdraft_micros,
+        "invariant broken: {s:?}"
+    );
+}
+
+const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+
+#[tokio::test]
+async fn reserve_mark_sent_commit_moves_the_amount_from_available_to_settled() {
+    let flow = Flow::new("happy").await;
+    let token = flow.approve(&pid(1), "1500000", "ps-alice-main").await;
+
+    let reserved = flow
+        .op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+        .await;
+    assert_eq!(reserved["ok"], true, "{reserved}");
+    assert_eq!(reserved["hold"]["state"], "PENDING");
+    let s = flow.session("ps-alice-main").await;
+    assert_eq!(
+        (s.available_micros, s.reserved_micros),
+        (23_500_000, 1_500_000)
+    );
+    assert_invariant(&s);
+
+    let sent = flow
+        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-alice-main", "paymentId": pid(1),
+            "signed": {"to": MERCHANT, "value": "1500000", "network": "eip155:8453", "validBefore": NOW + 60}}))
+        .await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(sent["hold"]["state"], "SENT");
+
+    let settlement = json!({"success": true, "transaction": format!("0x{}", "ab".repeat(32)), "network": "base", "payer": "0x1111111111111111111111111111111111111111"});
+    let committed = flow
+        .op(json!({"version": "1", "op": "commit", "paymentSessionId": "ps-alice-main", "paymentId": pid(1),
+            "amountMicros": 1_500_000, "settlement": settlement}))
+        .await;
+    assert_eq!(committed["ok"], true, "{committed}");
+    assert_eq!(committed["hold"]["state"], "POSTED");
+    let s = flow.session("ps-alice-main").await;
+    assert_eq!(
+        (s.available_micros, s.reserved_micros, s.settled_micros),
+        (23_500_000, 0, 1_500_000)
+    );
+    assert_invariant(&s);
+
+    // A replayed commit is recognised and changes nothing.
+    let again = flow
+        .op(json!({"version": "1", "op": "commit", "paymentSessionId": "ps-alice-main", "paymentId": pid(1),
+            "amountMicros": 1_500_000, "settlement": settlement}))
+        .await;
+    assert_eq!(
+        (again["ok"].clone(), again["replayed"].clone()),
+        (json!(true), json!(true)),
+        "{again}"
+    );
+    assert_eq!(flow.session("ps-alice-main").await, s);
+}
+
+#[tokio::test]
+async fn a_replayed_reserve_holds_once_and_reports_replayed() {
+    let flow = Flow::new("replay").await;
+    let token = flow.approve(&pid(2), "1000000", "ps-alice-main").await;
+    let event = json!({"version": "1", "op": "reserve", "decisionToken": token});
+
+    let first = flow.op(event.clone()).await;
+    let second = flow.op(event).await;
+
+    assert_eq!(first["replayed"], false, "{first}");
+    assert_eq!(second["replayed"], true, "{second}");
+    let s = flow.session("ps-alice-main").await;
+    assert_eq!(s.reserved_micros, 1_000_000);
+    assert_invariant(&s);
+}
+
+#[tokio::test]
+async fn a_mismatched_signature_is_refused_and_the_hold_stays_pending_until_released() {
+    let flow = Flow::new("mismatch").await;
+    let token = flow.approve(&pid(3), "1000000", "ps-alice-main").await;
+    flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+        .await;
+
+    let sent = flow
+        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-alice-main", "paymentId": pid(3),
+            "signed": {"to": MERCHANT, "value": "1000001", "network": "eip155:8453", "validBefore": NOW + 60}}))
+        .await;
+    assert_eq!(sent["reasonCode"], "SIGNED_PAYLOAD_MISMATCH", "{sent}");
+
+    let released = flow
+        .op(json!({"version": "1", "op": "release", "paymentSessionId": "ps-alice-main", "paymentId": pid(3),
+            "reason": "SIGNED_PAYLOAD_MISMATCH"}))
+        .await;
+    assert_eq!(released["ok"], true, "{released}");
+    let s = flow.session("ps-alice-main").await;
+    assert_eq!((s.available_micros, s.reserved_micros), (25_000_000, 0));
+}
