@@ -20,10 +20,11 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: the pure decision path (criterion) and verify throughput against DynamoDB Local
+## bench: the pure decision path (criterion), verify and ledger throughput against DynamoDB Local
 bench: tools
 	$(CARGO) bench -p predebit-core --bench decision
 	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench verify_throughput
+	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench ledger_throughput
 
 ## local-db: start DynamoDB Local for manual use and print the endpoint (stop: make local-db-stop)
 local-db:

@@ -13,8 +13,6 @@
 //! `PREDEBIT_BENCH_CONCURRENCY` (default 8), `PREDEBIT_BENCH_SECONDS` (budget for the measured
 //! rounds, default 120).
 
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,93 +25,13 @@ use predebit_store::items::{
 };
 use predebit_store::secrets::KeySource;
 use predebit_store::{seed, DynamoClient, DynamoStore};
+use predebit_tests::bench::{env_usize, run_round, Tally, ROUND_OPS};
 use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::{now_epoch_seconds, VerifyService};
 use serde_json::Value;
 
-const ROUND_OPS: usize = 250;
 /// The demo seed has no agent policy for agent-research: five of the six keys exist.
 const ITEMS_FOUND: usize = 5;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
-        })
-        .unwrap_or(default)
-}
-
-/// Runs `ops` calls of `op`, `concurrency` at a time; returns the wall time and each latency.
-async fn run_round<F, Fut>(ops: usize, concurrency: usize, op: F) -> (Duration, Vec<Duration>)
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let next = next.clone();
-            let op = op.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(ops / concurrency + 1);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= ops {
-                        return latencies;
-                    }
-                    let t = Instant::now();
-                    op(i).await;
-                    latencies.push(t.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(ops);
-    for worker in workers {
-        latencies.extend(worker.await.expect("worker"));
-    }
-    (started.elapsed(), latencies)
-}
-
-#[derive(Default)]
-struct Tally {
-    ops: usize,
-    wall: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Tally {
-    fn add(&mut self, (wall, latencies): (Duration, Vec<Duration>)) {
-        self.ops += latencies.len();
-        self.wall += wall;
-        self.latencies.extend(latencies);
-    }
-
-    fn ops_per_second(&self) -> f64 {
-        self.ops as f64 / self.wall.as_secs_f64()
-    }
-
-    fn percentile(&mut self, p: f64) -> Duration {
-        self.latencies.sort_unstable();
-        let rank = ((self.latencies.len() as f64 * p).ceil() as usize).max(1);
-        self.latencies[rank.min(self.latencies.len()) - 1]
-    }
-
-    fn report(&mut self, name: &str) {
-        let (p50, p99) = (self.percentile(0.50), self.percentile(0.99));
-        println!(
-            "{name:<6} {:>6} ops in {:>7.2} s  {:>8.1} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
-            self.ops,
-            self.wall.as_secs_f64(),
-            self.ops_per_second(),
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3,
-        );
-    }
-}
 
 /// The request `DynamoStore::read_for_verify` sends, built once.
 struct BareRead {

@@ -7,6 +7,8 @@
 //! from the cache that `scripts/tools.sh` fills, under a small watchdog shell that stops them
 //! when this process exits.
 
+pub mod bench;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
