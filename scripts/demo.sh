@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: DynamoDB Local + moto on loopback, tables, keys secret, demo seed, then every
-# sample verify event through the verify handler (in-process, the Lambda's code path).
+# sample verify event through the verify handler and every sample ledger event through the ledger
+# handler (in-process, the Lambdas' code paths), and the audit of the session.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -18,5 +19,6 @@ scripts/services.sh run bash -c '
   $P invoke verify events/verify/*.json 2>"$1"
   echo
   echo "audit records (one JSON line per decision): $1"
-  $P session show ps-alice-main
+  echo
+  scripts/demo-ledger.sh "$1"
 ' demo "$AUDIT_LOG"

@@ -1,6 +1,8 @@
 //! Integration tests against DynamoDB Local (and moto for Secrets Manager). One test binary.
 
+mod audit_check;
 mod common;
+mod ledger_events;
 mod ledger_flow;
 mod secrets;
 mod store;

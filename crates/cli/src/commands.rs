@@ -2,10 +2,18 @@
 
 use std::io::Read;
 
+use predebit_core::audit_check::audit_session;
+use predebit_core::hold::Hold;
 use predebit_core::keys::KeyRing;
+use predebit_core::ledger::{
+    hold_view, session_view, AllowedOps, Ledger, LedgerConfig, LedgerStore,
+};
 use predebit_core::money::{format_usd, parse_usd};
-use predebit_core::records::{AgentRecord, AgentStatus, ConsentRecord, ConsentStatus};
+use predebit_core::records::{
+    AgentRecord, AgentStatus, ConsentRecord, ConsentStatus, SessionRecord,
+};
 use predebit_core::x402::{decode_wire, WireKind};
+use predebit_ledger::LedgerService;
 use predebit_store::dynamodb::PolicyScope;
 use predebit_store::secrets::{self, KeySource};
 use predebit_store::seed::{self, new_session, policy_scope, with_status};
@@ -15,7 +23,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use crate::{
-    AgentAction, Cli, Command, ConsentAction, InvokeFunction, PolicyAction, ScopeArgs,
+    AgentAction, AuditAction, Cli, Command, ConsentAction, InvokeFunction, PolicyAction, ScopeArgs,
     SecretAction, SessionAction, TablesAction, X402Action,
 };
 
@@ -180,6 +188,12 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
         Command::Invoke {
             function: InvokeFunction::Verify { files },
         } => invoke_verify(cli, files).await?,
+        Command::Invoke {
+            function: InvokeFunction::Ledger { files, ops, now },
+        } => invoke_ledger(cli, files, ops, *now).await?,
+        Command::Audit {
+            action: AuditAction::Check { session },
+        } => audit_check(cli, session).await?,
         Command::X402 { .. } => unreachable!("handled before AWS set-up"),
     }
     Ok(())
@@ -304,23 +318,44 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
             );
         }
         SessionAction::Show { session_id } => {
-            let s = store
-                .get_session(session_id)
-                .await?
+            let (session, holds) = store
+                .read_session(session_id)
+                .await
+                .map_err(|e| CliError::Failed(format!("{e}")))?
                 .ok_or_else(|| CliError::Failed(format!("session {session_id} not found")))?;
+            let mut value = session_view(&session);
+            value["holds"] = Value::Array(holds.iter().map(hold_view).collect());
+            print(cli, value, session_text(&session, &holds));
+        }
+        SessionAction::Close { session_id, reason } => {
+            // closeSession uses no key: a throwaway ring keeps the kill switch independent of
+            // Secrets Manager.
+            let mut throwaway = [0u8; 32];
+            rand::rng().fill_bytes(&mut throwaway);
+            let keys = KeyRing::from_secret_json(&KeyRing::new_secret_json(
+                "unused", &throwaway, &throwaway,
+            ))
+            .expect("a generated secret parses");
+            let config = LedgerConfig {
+                allowed: AllowedOps::parse("admin").expect("admin is an ops setting"),
+                ..LedgerConfig::default()
+            };
+            let ledger = Ledger::new(store, config);
+            let event = json!({"version": "1", "op": "closeSession", "paymentSessionId": session_id, "reason": reason});
+            let response = ledger.handle(&event, &keys, now_epoch_seconds()).await;
+            if response["ok"] != true {
+                return Err(CliError::Failed(format!(
+                    "session {session_id} was not closed: {} {}",
+                    response["reasonCode"].as_str().unwrap_or("?"),
+                    response["message"].as_str().unwrap_or("")
+                )));
+            }
             print(
                 cli,
-                json!({
-                    "paymentSessionId": s.payment_session_id, "status": s.status, "expiresAt": s.expires_at,
-                    "limit": format_usd(s.limit_micros), "reserved": format_usd(s.reserved_micros),
-                    "settled": format_usd(s.settled_micros), "available": format_usd(s.available_micros),
-                    "overdraft": format_usd(s.overdraft_micros),
-                }),
+                response.clone(),
                 format!(
-                    "session {} {:?} expires {}\n  limit {}  reserved {}  settled {}  available {}  overdraft {}",
-                    s.payment_session_id, s.status, s.expires_at, format_usd(s.limit_micros),
-                    format_usd(s.reserved_micros), format_usd(s.settled_micros),
-                    format_usd(s.available_micros), format_usd(s.overdraft_micros)
+                    "session {session_id} closed; new reserves are refused (SESSION_CLOSED)\n{}",
+                    balances_line(&response["session"])
                 ),
             );
         }
@@ -380,6 +415,132 @@ async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// The balances of a session view, on one line.
+fn balances_line(view: &Value) -> String {
+    let field = |name: &str| view[name].as_str().unwrap_or("?").to_string();
+    format!(
+        "  limit {}  reserved {}  settled {}  available {}  overdraft {}",
+        field("limit"),
+        field("reserved"),
+        field("settled"),
+        field("available"),
+        field("overdraft")
+    )
+}
+
+/// A session, its balances and one line per hold.
+fn session_text(session: &SessionRecord, holds: &[Hold]) -> String {
+    let mut out = format!(
+        "session {} {} expires {}\n{}\n  holds: {}",
+        session.payment_session_id,
+        serde_json::to_value(session.status)
+            .expect("status serializes")
+            .as_str()
+            .unwrap_or("?"),
+        session.expires_at,
+        balances_line(&session_view(session)),
+        holds.len()
+    );
+    for h in holds {
+        out.push_str(&format!(
+            "\n    {}  {:<7} {:>10}  expires {}{}",
+            h.payment_id,
+            h.state.as_str(),
+            format_usd(h.amount_micros),
+            h.hold_expires_at,
+            if h.late { "  late" } else { "" }
+        ));
+    }
+    out
+}
+
+async fn ledger_keys(cli: &Cli, config: &aws_config::SdkConfig) -> Result<KeySource, CliError> {
+    KeySource::from_secrets_manager(
+        predebit_store::SecretsClient::new(config),
+        cli.secret_id.clone(),
+    )
+    .await
+    .map_err(|e| CliError::Failed(format!("{e}. Create it with `predebit secret create`.")))
+}
+
+async fn invoke_ledger(
+    cli: &Cli,
+    files: &[String],
+    ops: &str,
+    now: Option<u64>,
+) -> Result<(), CliError> {
+    let allowed = AllowedOps::parse(ops).map_err(|e| CliError::Input(format!("--ops: {e}")))?;
+    let config = predebit_store::config::load().await;
+    let store = DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli));
+    let keys = ledger_keys(cli, &config).await?;
+    let service = LedgerService::new(
+        store,
+        LedgerConfig {
+            allowed,
+            ..LedgerConfig::default()
+        },
+        keys,
+    );
+    let mut responses = Vec::new();
+    for file in files {
+        let text = read_input(file)?;
+        // A file that is not JSON is still answered (INVALID_REQUEST), as the Lambda would.
+        let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let response = service
+            .handle(&event, now.unwrap_or_else(now_epoch_seconds))
+            .await;
+        responses.push(response);
+    }
+    let out = if responses.len() == 1 {
+        responses.remove(0)
+    } else {
+        Value::Array(responses)
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("JSON prints")
+    );
+    Ok(())
+}
+
+async fn audit_check(cli: &Cli, session_id: &str) -> Result<(), CliError> {
+    let config = predebit_store::config::load().await;
+    let store = DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli));
+    let keys = ledger_keys(cli, &config).await?.current().await;
+    let (session, holds) = store
+        .read_session(session_id)
+        .await
+        .map_err(|e| CliError::Failed(format!("{e}")))?
+        .ok_or_else(|| CliError::Failed(format!("session {session_id} not found")))?;
+    let problems = audit_session(&session, &holds, &keys);
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "paymentSessionId": session_id, "holds": holds.len(), "ok": problems.is_empty(), "problems": problems,
+            }))
+            .expect("JSON prints")
+        );
+    } else if problems.is_empty() {
+        println!(
+            "session {session_id}: {} holds, every MAC valid, balances agree with the holds",
+            holds.len()
+        );
+    } else {
+        for line in &problems {
+            println!("{line}");
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "the audit of session {session_id} found {} disagreement(s)",
+            problems.len()
+        )))
+    }
 }
 
 fn x402_decode(header: Option<&str>) -> i32 {

@@ -1,5 +1,5 @@
 //! `predebit`: the operator CLI. Tables, seed data, policies, agents, consents, sessions, the
-//! keys secret, local invocation of the functions, and x402 decoding.
+//! keys secret, local invocation of the functions, the ledger audit, and x402 decoding.
 
 mod commands;
 
@@ -75,6 +75,11 @@ pub enum Command {
     Invoke {
         #[command(subcommand)]
         function: InvokeFunction,
+    },
+    /// Check the ledger against itself.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// x402 wire formats.
     X402 {
@@ -197,10 +202,29 @@ pub enum SessionAction {
         #[arg(long)]
         expiry_minutes: Option<u64>,
     },
-    /// Show a session's balances.
+    /// Show a session's balances and its holds (one query).
     Show {
         /// The AgentCore payment session id.
         session_id: String,
+    },
+    /// Close a session (the kill switch), through the ledger's closeSession.
+    Close {
+        /// The AgentCore payment session id.
+        #[arg(long)]
+        session_id: String,
+        /// Why, kept on the session (at most 256 characters).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Recompute every hold's MAC and re-add the session from its holds; exit 1 on any mismatch.
+    Check {
+        /// The AgentCore payment session id.
+        #[arg(long)]
+        session: String,
     },
 }
 
@@ -221,6 +245,18 @@ pub enum InvokeFunction {
         /// Event JSON files.
         #[arg(required = true)]
         files: Vec<String>,
+    },
+    /// Run the ledger handler on one or more event files, in order, and print the responses.
+    Ledger {
+        /// Event JSON files.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// The ops this invocation serves: agent, admin, schedule, all, or op names.
+        #[arg(long, default_value = "all")]
+        ops: String,
+        /// The clock, in epoch seconds (e.g. a later time for `expire`); default: now.
+        #[arg(long)]
+        now: Option<u64>,
     },
 }
 

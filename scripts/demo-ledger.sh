@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The ledger part of `make demo` (run by scripts/demo.sh inside `scripts/services.sh run`): every
+# sample ledger event in file-name order through the ledger handler, the session's balances after
+# each change, then `predebit audit check` on the session.
+#   scripts/demo-ledger.sh AUDIT_LOG
+set -euo pipefail
+P=${PREDEBIT:-target/debug/predebit}
+AUDIT_LOG=${1:-/dev/null}
+SESSION=ps-alice-main
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# One line per response: op, outcome, the hold's state, replay and expiry counts.
+summary() {
+  python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+hold = r.get("hold") or {}
+parts = [r.get("op") or "-", "ok" if r.get("ok") else "refused " + str(r.get("reasonCode"))]
+if hold.get("state"):
+    parts.append(hold["state"] + (" (late)" if hold.get("late") else ""))
+if hold.get("settlementFailures"):
+    parts.append("settlement failed %d time(s), hold kept" % hold["settlementFailures"])
+if r.get("replayed"):
+    parts.append("replayed")
+if "expired" in r:
+    parts.append("expired %(pending)d PENDING, %(sent)d SENT" % r["expired"])
+print("  ".join(parts))
+sys.exit(0 if r.get("ok") else 3)'
+}
+
+balances() {
+  "$P" session show "$1" |
+    awk -v id="$1" 'NR == 1 { status = $3 } NR == 2 { sub(/^ +/, ""); print "      " id " " status ": " $0 }'
+}
+
+# A "VERIFY:<name>" token is replaced by the token from verifying events/verify/<name>.json now;
+# sets EVENT to the file to send.
+resolve() {
+  local file=$1 source token
+  EVENT=$file
+  source=$(sed -n 's/.*"decisionToken": *"VERIFY:\([^"]*\)".*/\1/p' "$file")
+  [ -n "$source" ] || return 0
+  token=$("$P" invoke verify "events/verify/$source.json" 2>>"$AUDIT_LOG" |
+    python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("decisionToken", ""))')
+  [ -n "$token" ] || { echo "demo-ledger.sh: verifying $source.json did not say YES" >&2; exit 1; }
+  printf '  %-40s verify: YES, decision token issued\n' "($source.json)"
+  EVENT="$TMP/$(basename "$file")"
+  sed "s|VERIFY:$source|$token|" "$file" >"$EVENT"
+}
+
+echo "ledger: events/ledger/*.json in order, with the session's balances after each change"
+for file in events/ledger/*.json; do
+  name=$(basename "$file" .json)
+  args=()
+  case "$name" in
+    # The scheduled expire, run as if 1000 s later: the SENT hold's authorization has lapsed.
+    *-expire) args=(--now $(( $(date +%s) + 1000 ))); name="$name (clock +1000 s)" ;;
+  esac
+  resolve "$file"
+  session=$(sed -n 's/.*"paymentSessionId": *"\([^"]*\)".*/\1/p' "$file" | head -n 1)
+  printf '  %-40s ' "$name"
+  if "$P" invoke ledger "${args[@]}" "$EVENT" | summary; then
+    balances "${session:-$SESSION}"
+  fi
+done
+echo
+"$P" session show "$SESSION"
+echo
+"$P" audit check --session "$SESSION"

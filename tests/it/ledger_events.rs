@@ -1,0 +1,101 @@
+//! Every sample ledger event, in file-name order, against DynamoDB Local seeded from
+//! infra/seed/demo.json. A `"decisionToken": "VERIFY:<name>"` placeholder is replaced by the
+//! token from verifying `events/verify/<name>.json` just before the event runs.
+
+use predebit_tests::repo_root;
+use serde_json::Value;
+
+use crate::common::NOW;
+use crate::ledger_flow::{assert_invariant, Flow};
+
+/// The placeholder prefix of a decision token in `events/ledger/`.
+const VERIFY_PLACEHOLDER: &str = "VERIFY:";
+
+fn sample_events() -> Vec<(String, Value, Value)> {
+    let dir = repo_root().join("events/ledger");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("events/expected/ledger").join(&name))
+                .unwrap_or_else(|_| panic!("{name} has no expected result")),
+        )
+        .unwrap();
+        out.push((name, event, expected));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Every field of `expected` (recursively) equals the response's; a missing field is `null`.
+fn assert_subset(name: &str, path: &str, expected: &Value, actual: &Value) {
+    match expected {
+        Value::Object(fields) => {
+            for (key, want) in fields {
+                let got = actual.get(key).unwrap_or(&Value::Null);
+                assert_subset(name, &format!("{path}.{key}"), want, got);
+            }
+        }
+        want => assert_eq!(want, actual, "{name}: {path}"),
+    }
+}
+
+#[tokio::test]
+async fn every_sample_ledger_event_gets_its_expected_result_in_order() {
+    // GIVEN the demo seed on DynamoDB Local, a verify service and a ledger service (all ops)
+    let flow = Flow::new("ledger-events").await;
+    let events = sample_events();
+    assert!(events.len() >= 20, "found {} ledger events", events.len());
+    let mut now = NOW;
+
+    for (name, mut event, mut expected) in events {
+        if let Some(advance) = expected
+            .as_object_mut()
+            .and_then(|e| e.remove("clockAdvanceSeconds"))
+        {
+            now += advance.as_u64().expect("clockAdvanceSeconds is seconds");
+        }
+        // A placeholder token is the one verifying the named event returns now.
+        if let Some(source) = event["decisionToken"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(VERIFY_PLACEHOLDER))
+            .map(str::to_string)
+        {
+            let verify_event: Value = serde_json::from_str(
+                &std::fs::read_to_string(repo_root().join(format!("events/verify/{source}.json")))
+                    .unwrap_or_else(|_| panic!("{name}: no events/verify/{source}.json")),
+            )
+            .unwrap();
+            let decision = flow.verify.handle_json(&verify_event, &name, now).await;
+            assert_eq!(decision["decision"], "YES", "{name}: {decision}");
+            event["decisionToken"] = decision["decisionToken"].clone();
+        }
+
+        // WHEN the event is handled a second after the verify
+        let response = flow.ledger.handle(&event, now + 1).await;
+
+        // THEN every expected field matches, and the session still adds up
+        assert_subset(&name, "", &expected, &response);
+        assert_invariant(&flow.session("ps-alice-main").await);
+    }
+}
+
+#[tokio::test]
+async fn a_placeholder_token_as_is_answers_token_invalid() {
+    let flow = Flow::new("ledger-placeholder").await;
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/ledger/02-reserve.json")).unwrap(),
+    )
+    .unwrap();
+
+    let response = flow.ledger.handle(&event, NOW).await;
+
+    assert_eq!(response["ok"], false, "{response}");
+    assert_eq!(response["reasonCode"], "TOKEN_INVALID", "{response}");
+}
