@@ -164,3 +164,22 @@ async fn a_mismatched_signature_is_refused_and_the_hold_stays_pending_until_rele
     let s = flow.session("ps-alice-main").await;
     assert_eq!((s.available_micros, s.reserved_micros), (25_000_000, 0));
 }
+
+#[tokio::test]
+async fn mark_sent_accepts_the_v1_name_of_the_approved_network() {
+    let flow = Flow::new("v1network").await;
+    let token = flow.approve(&pid(4), "1000000", "ps-alice-main").await;
+    flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+        .await;
+
+    let sent = flow
+        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-alice-main", "paymentId": pid(4),
+            "signed": {"to": MERCHANT, "value": "1000000", "network": "base", "validBefore": NOW + 60}}))
+        .await;
+
+    assert_eq!(
+        (sent["ok"].clone(), sent["hold"]["state"].clone()),
+        (json!(true), json!("SENT")),
+        "{sent}"
+    );
+}

@@ -1042,7 +1042,9 @@ fn parse_signed(f: &Fields<'_>) -> Result<SignedRecord, Value> {
             None => Err(invalid(op, &format!("signed.{name}"), "is required")),
         }
     };
+    // A v1 network name ("base") names the same network as its CAIP-2 id.
     let network = text("network")?;
+    let network = crate::network::v1_network_to_caip2(&network).map_or(network, str::to_string);
     let to = text("to")?;
     let value = parse_atomic_amount(&text("value")?).map_err(|p| invalid(op, "signed.value", p))?;
     let asset = match s.get("asset") {

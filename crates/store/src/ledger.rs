@@ -482,7 +482,8 @@ impl LedgerStore for DynamoStore {
             ]
         };
         let set = "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late REMOVE #shard";
-        // Take the late amount from what is still available; only the rest is overdraft.
+        // Take the late amount from available when all of it fits there; otherwise it all
+        // goes to overdraft (a condition cannot split it).
         for (session_set, session_condition) in [
             (
                 "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :m",
