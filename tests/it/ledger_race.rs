@@ -43,38 +43,56 @@ fn reserve_event(token: &str) -> Value {
     json!({"version": "1", "op": "reserve", "decisionToken": token})
 }
 
-/// Sends a reserve until the store resolves it (anything but STORE_CONFLICT); returns the answer
-/// and how many conflicts it took.
-async fn reserve_until_resolved(flow: &Flow, token: &str) -> (Value, usize) {
+/// Sends an event until the store resolves it (anything but STORE_CONFLICT).
+async fn send_until_resolved(flow: &Flow, event: &Value) -> Value {
     for conflicts in 0..CONFLICT_RETRIES {
-        let answer = flow.op(reserve_event(token)).await;
+        let answer = flow.op(event.clone()).await;
         if answer["reasonCode"] != "STORE_CONFLICT" {
-            return (answer, conflicts);
+            return answer;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1 + conflicts as u64 % 20)).await;
     }
-    panic!("a reserve stayed STORE_CONFLICT after {CONFLICT_RETRIES} attempts");
+    panic!(
+        "{} stayed STORE_CONFLICT after {CONFLICT_RETRIES} attempts",
+        event["op"]
+    );
 }
 
-/// Starts one task per token, all released together by a barrier; returns the answers in token
+/// Starts one task per event, all released together by a barrier; returns the answers in event
 /// order.
-async fn race_reserves(flow: &Arc<Flow>, tokens: Vec<String>) -> Vec<Value> {
-    let barrier = Arc::new(Barrier::new(tokens.len()));
-    let handles: Vec<_> = tokens
+async fn race(flow: &Arc<Flow>, events: Vec<Value>) -> Vec<Value> {
+    let barrier = Arc::new(Barrier::new(events.len()));
+    let handles: Vec<_> = events
         .into_iter()
-        .map(|token| {
+        .map(|event| {
             let (flow, barrier) = (flow.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                reserve_until_resolved(&flow, &token).await.0
+                send_until_resolved(&flow, &event).await
             })
         })
         .collect();
     let mut answers = Vec::with_capacity(handles.len());
     for handle in handles {
-        answers.push(handle.await.expect("reserve task panicked"));
+        answers.push(handle.await.expect("racing task panicked"));
     }
     answers
+}
+
+/// Races one reserve per token.
+async fn race_reserves(flow: &Arc<Flow>, tokens: Vec<String>) -> Vec<Value> {
+    race(flow, tokens.iter().map(|t| reserve_event(t)).collect()).await
+}
+
+/// How many answers are ok with `replayed` false and true.
+fn ok_first_and_replayed(answers: &[Value]) -> (usize, usize) {
+    let ok = |replayed: bool| {
+        answers
+            .iter()
+            .filter(|a| a["ok"] == true && a["replayed"] == replayed)
+            .count()
+    };
+    (ok(false), ok(true))
 }
 
 /// The reason codes of refused answers, counted.
@@ -175,6 +193,73 @@ async fn of_two_racing_reserves_that_each_fit_alone_exactly_one_holds() {
         assert_invariant(&s);
         assert_eq!(holds.len(), 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_reserve_delivered_twenty_times_at_once_holds_once() {
+    // GIVEN a 5.00 session and one approved payment of 1.25
+    let flow = Arc::new(Flow::new("race-same-reserve").await);
+    open_session(&flow, "ps-race-same", "5.00").await;
+    let token = flow.approve(&pid(21_000), "1250000", "ps-race-same").await;
+
+    // WHEN the same reserve is delivered 20 times together
+    let answers = race(&flow, vec![reserve_event(&token); 20]).await;
+
+    // THEN one delivery holds, the other 19 are replays, and the amount is held once
+    assert_eq!(ok_first_and_replayed(&answers), (1, 19), "{answers:?}");
+    let (s, holds) = session_with_holds(&flow, "ps-race-same").await;
+    assert_eq!(
+        (s.reserved_micros, s.available_micros),
+        (1_250_000, 3_750_000)
+    );
+    assert_invariant(&s);
+    assert_eq!(holds.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_commit_delivered_twenty_times_at_once_settles_once() {
+    // GIVEN a SENT hold of 1.25 on a 5.00 session
+    let flow = Arc::new(Flow::new("race-same-commit").await);
+    open_session(&flow, "ps-race-commit", "5.00").await;
+    let payment_id = pid(21_001);
+    let token = flow.approve(&payment_id, "1250000", "ps-race-commit").await;
+    let plan = PaymentPlan {
+        amount_micros: 1_250_000,
+        path: Path::Settle { failures: 0 },
+        copies: vec![1; 5],
+        amount_hint: true,
+    };
+    for step in [Step::Reserve, Step::MarkSent] {
+        let answer = flow
+            .op(step_event(
+                "ps-race-commit",
+                &payment_id,
+                &token,
+                &plan,
+                step,
+            ))
+            .await;
+        assert_eq!(answer["ok"], true, "{step:?}: {answer}");
+    }
+
+    // WHEN the same successful settlement is committed 20 times together
+    let commit = step_event(
+        "ps-race-commit",
+        &payment_id,
+        &token,
+        &plan,
+        Step::CommitSuccess,
+    );
+    let answers = race(&flow, vec![commit; 20]).await;
+
+    // THEN one delivery posts, the other 19 are replays, and the amount is settled once
+    assert_eq!(ok_first_and_replayed(&answers), (1, 19), "{answers:?}");
+    let s = flow.session("ps-race-commit").await;
+    assert_eq!(
+        (s.reserved_micros, s.settled_micros, s.available_micros),
+        (0, 1_250_000, 3_750_000)
+    );
+    assert_invariant(&s);
 }
 
 // ---------------------------------------------------------------------------------------------
