@@ -4,6 +4,7 @@ mod audit_check;
 mod common;
 mod ledger_events;
 mod ledger_flow;
+mod ledger_race;
 mod secrets;
 mod store;
 mod verify_events;
