@@ -3,17 +3,15 @@
 //! happy-path op is one DynamoDB request.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use predebit_core::hold::{Hold, HoldState};
 use predebit_core::ledger::{AllowedOps, LedgerConfig, LedgerStore};
 use predebit_core::records::SessionRecord;
 use predebit_ledger::LedgerService;
 use predebit_store::secrets::KeySource;
-use predebit_tests::{dynamodb_client_with, fresh_store_with};
+use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
@@ -704,32 +702,6 @@ fn replayed_and_reordered_deliveries_end_in_the_balances_and_holds_the_model_pre
 // ---------------------------------------------------------------------------------------------
 // Request counts.
 // ---------------------------------------------------------------------------------------------
-
-/// Counts HTTP requests (attempts included) the client sends.
-#[derive(Debug, Clone, Default)]
-struct RequestCounter(Arc<AtomicUsize>);
-
-impl RequestCounter {
-    fn sent(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 /// A seeded flow whose store counts the DynamoDB requests it sends.
 async fn counted_flow(name: &str) -> (Flow, RequestCounter) {

@@ -1,35 +1,12 @@
 //! Verify's store behaviour: one request per decision, and failing closed.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use predebit_store::{DynamoClient, DynamoStore, TableNames};
-use predebit_tests::{base_config, dynamodb_client_with, fresh_store_with, repo_root};
+use predebit_tests::{
+    base_config, dynamodb_client_with, fresh_store_with, repo_root, RequestCounter,
+};
 use serde_json::Value;
 
 use crate::common::{seed_demo, service, NOW};
-
-/// Counts HTTP requests (attempts included) the client sends.
-#[derive(Debug, Clone, Default)]
-struct RequestCounter(Arc<AtomicUsize>);
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 fn event(name: &str) -> Value {
     let path = repo_root()
@@ -62,11 +39,11 @@ async fn each_decision_that_reads_the_store_makes_exactly_one_dynamodb_request()
         ("invalid-requirement-missing-payto", 0),
         ("decline-payment-type-mpp", 0),
     ] {
-        let before = counter.0.load(Ordering::SeqCst);
+        let before = counter.sent();
         // WHEN one event is decided
         let response = service.handle_json(&event(name), "it-count", NOW).await;
         // THEN the client sent exactly the expected number of requests
-        let sent = counter.0.load(Ordering::SeqCst) - before;
+        let sent = counter.sent() - before;
         assert_eq!(
             sent, expected_requests,
             "{name} sent {sent} requests: {response}"

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use predebit_store::{tables, DynamoClient, DynamoStore, SecretsClient, TableNames};
 
 /// The repository root.
@@ -170,4 +172,31 @@ pub async fn fresh_store_with(test: &str, client: DynamoClient) -> DynamoStore {
         .await
         .expect("create tables on DynamoDB Local");
     DynamoStore::new(client, names)
+}
+
+/// Counts the HTTP requests (retries included) a DynamoDB client sends; tests assert counts.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(std::sync::Arc<AtomicU64>);
+
+impl RequestCounter {
+    /// Requests sent so far.
+    pub fn sent(&self) -> usize {
+        self.0.load(Ordering::SeqCst) as usize
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
 }
