@@ -2,6 +2,7 @@
 
 mod common;
 mod ledger_flow;
+mod ledger_refusals;
 mod secrets;
 mod store;
 mod verify_events;
