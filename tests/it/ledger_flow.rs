@@ -31,6 +31,18 @@ impl Flow {
 
     /// Verifies a sample event with a fresh paymentId and amount; returns (paymentId, token).
     pub async fn approve(&self, payment_id: &str, amount_atomic: &str, session: &str) -> String {
+        self.approve_at(payment_id, amount_atomic, session, NOW)
+            .await
+    }
+
+    /// As [`Self::approve`], with verify running at `now`.
+    pub async fn approve_at(
+        &self,
+        payment_id: &str,
+        amount_atomic: &str,
+        session: &str,
+        now: u64,
+    ) -> String {
         let mut event: Value = serde_json::from_str(
             &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
                 .unwrap(),
@@ -39,13 +51,18 @@ impl Flow {
         event["paymentId"] = json!(payment_id);
         event["paymentSessionId"] = json!(session);
         event["requirement"]["maxAmountRequired"] = json!(amount_atomic);
-        let response = self.verify.handle_json(&event, "it-flow", NOW).await;
+        let response = self.verify.handle_json(&event, "it-flow", now).await;
         assert_eq!(response["decision"], "YES", "{response}");
         response["decisionToken"].as_str().unwrap().to_string()
     }
 
     pub async fn op(&self, event: Value) -> Value {
         self.ledger.handle(&event, NOW + 1).await
+    }
+
+    /// Runs the ledger at `now`.
+    pub async fn op_at(&self, event: Value, now: u64) -> Value {
+        self.ledger.handle(&event, now).await
     }
 
     pub async fn session(&self, id: &str) -> SessionRecord {

@@ -5,6 +5,7 @@ mod common;
 mod ledger_events;
 mod ledger_flow;
 mod ledger_race;
+mod ledger_refusals;
 mod secrets;
 mod store;
 mod verify_events;

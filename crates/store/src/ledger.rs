@@ -482,28 +482,33 @@ impl LedgerStore for DynamoStore {
             ]
         };
         let set = "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late REMOVE #shard";
-        // Take the late amount from available when all of it fits there; otherwise it all
-        // goes to overdraft (a condition cannot split it).
-        for (session_set, session_condition) in [
-            (
-                "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :m",
-                "availableMicros >= :m",
-            ),
-            (
-                "SET settledMicros = settledMicros + :m, overdraftMicros = overdraftMicros + :m",
-                "attribute_exists(pk)",
-            ),
-        ] {
-            let items = self.hold_and_session(
-                &hold.payment_session_id,
+        let (session_id, m) = (&hold.payment_session_id, hold.amount_micros);
+        // Take the late amount from what is still available and overdraw only the rest. A
+        // condition cannot compute min(available, m), so the first try assumes all of it fits;
+        // when it does not, the session the failed condition returns says how much does, and the
+        // split is written under the condition that available has not moved since.
+        let mut available_seen: Option<u64> = None;
+        for _ in 0..MAX_TRANSACTION_ATTEMPTS {
+            let mut items = self.hold_and_session(
+                session_id,
                 &hold.payment_id,
-                hold.amount_micros,
+                m,
                 set,
                 "#st = :voided",
                 hold_values(),
-                session_set,
-                session_condition,
+                "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :m",
+                "availableMicros >= :m",
             );
+            if let Some(a) = available_seen.filter(|a| *a < m) {
+                items[1] = update(
+                    session_key(session_id),
+                    &self.tables().ledger,
+                    "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :a, overdraftMicros = overdraftMicros + :rest",
+                    "availableMicros = :a",
+                    None,
+                    values(vec![(":m", n(m)), (":a", n(a)), (":rest", n(m - a))]),
+                );
+            }
             match self.transact(items).await? {
                 TxOutcome::Committed => {
                     let mut posted = hold.clone();
@@ -518,12 +523,19 @@ impl LedgerStore for DynamoStore {
                 TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 0) => {
                     return Ok(Transition::NotApplied(old_item(&reasons, 0, "hold")));
                 }
-                TxOutcome::Cancelled(_) => continue,
+                TxOutcome::Cancelled(reasons) => {
+                    match old_item::<SessionRecord>(&reasons, 1, "session") {
+                        Some(found) => available_seen = Some(found.available_micros),
+                        None => {
+                            return Err(StoreError::Malformed(
+                                "the session of a late settlement is missing".into(),
+                            ))
+                        }
+                    }
+                }
             }
         }
-        Err(StoreError::Unavailable(
-            "the late settlement could not be recorded".into(),
-        ))
+        Ok(Transition::Conflict)
     }
 
     async fn record_failed_settlement(
