@@ -248,7 +248,8 @@ fn main() {
         let ring = KeyRing::from_secret_json(&KeyRing::new_secret_json("k1", &[7u8; 32], &[9u8; 32])).expect("ring");
         let now = now_epoch_seconds();
         let config = LedgerConfig { allowed: AllowedOps::parse("all").expect("ops"), ..LedgerConfig::default() };
-        let ledger = Arc::new(LedgerService::new(store.clone(), config, KeySource::fixed(ring.clone())));
+        let ledger = Arc::new(LedgerService::new(store.clone(), config, KeySource::fixed(ring.clone()))
+            .with_metrics_sink(Box::new(|_| {})));
         for i in 0..SESSIONS {
             let opened = ledger
                 .handle(&json!({"version": "1", "op": "openSession", "paymentSessionId": session_id(i),

@@ -125,7 +125,9 @@ fn main() {
             KeyRing::from_secret_json(&KeyRing::new_secret_json("k1", &[7u8; 32], &[9u8; 32]))
                 .expect("key ring");
         let service = Arc::new(
-            VerifyService::new(store, KeySource::fixed(ring)).with_audit_sink(Box::new(|_| {})),
+            VerifyService::new(store, KeySource::fixed(ring))
+                .with_audit_sink(Box::new(|_| {}))
+                .with_metrics_sink(Box::new(|_| {})),
         );
         let event = Arc::new(event);
         let now = now_epoch_seconds();

@@ -29,9 +29,11 @@ pub type Captured = Arc<Mutex<Vec<String>>>;
 pub fn service<R: VerifyReader + Sync>(reader: R) -> (VerifyService<R>, Captured) {
     let captured: Captured = Arc::default();
     let sink = captured.clone();
-    let service = VerifyService::new(reader, KeySource::fixed(test_keys())).with_audit_sink(
-        Box::new(move |line| sink.lock().unwrap().push(line.to_string())),
-    );
+    let service = VerifyService::new(reader, KeySource::fixed(test_keys()))
+        .with_audit_sink(Box::new(move |line| {
+            sink.lock().unwrap().push(line.to_string())
+        }))
+        .with_metrics_sink(Box::new(|_| {}));
     (service, captured)
 }
 

@@ -14,6 +14,8 @@ use crate::common::{seed_demo, service, test_keys, NOW};
 pub struct Flow {
     pub verify: predebit_verify::VerifyService<DynamoStore>,
     pub ledger: LedgerService<DynamoStore>,
+    /// The metric lines the ledger emitted.
+    pub metrics: crate::common::Captured,
 }
 
 impl Flow {
@@ -25,8 +27,17 @@ impl Flow {
             allowed: AllowedOps::parse("all").unwrap(),
             ..LedgerConfig::default()
         };
-        let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()));
-        Self { verify, ledger }
+        let metrics: crate::common::Captured = Default::default();
+        let sink = metrics.clone();
+        let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()))
+            .with_metrics_sink(Box::new(move |line| {
+                sink.lock().unwrap().push(line.to_string())
+            }));
+        Self {
+            verify,
+            ledger,
+            metrics,
+        }
     }
 
     /// Verifies a sample event with a fresh paymentId and amount; returns (paymentId, token).
@@ -199,4 +210,38 @@ async fn mark_sent_accepts_the_v1_name_of_the_approved_network() {
         (json!(true), json!("SENT")),
         "{sent}"
     );
+}
+
+#[tokio::test]
+async fn a_late_settlement_is_counted_in_the_late_settlements_metric() {
+    // GIVEN a hold released before its payment's settlement arrives
+    let flow = Flow::new("latemetric").await;
+    let token = flow.approve(&pid(5), "1000000", "ps-alice-main").await;
+    flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+        .await;
+    flow.op(json!({"version": "1", "op": "release", "paymentSessionId": "ps-alice-main", "paymentId": pid(5), "reason": "NOT_SENT"}))
+        .await;
+
+    // WHEN the settlement arrives
+    let settlement = json!({"success": true, "transaction": format!("0x{}", "cd".repeat(32)), "network": "eip155:8453"});
+    let committed = flow
+        .op(json!({"version": "1", "op": "commit", "paymentSessionId": "ps-alice-main", "paymentId": pid(5), "settlement": settlement}))
+        .await;
+
+    // THEN it is posted late and one EMF line counts it, with no id as a dimension
+    assert_eq!(committed["hold"]["late"], true, "{committed}");
+    let lines = flow.metrics.lock().unwrap().clone();
+    let late: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("\"LateSettlements\":1"))
+        .collect();
+    assert_eq!(late.len(), 1, "{lines:?}");
+    for line in &lines {
+        assert!(
+            !line.contains(&pid(5))
+                && !line.contains("ps-alice-main")
+                && !line.contains("user-alice"),
+            "{line}"
+        );
+    }
 }

@@ -718,8 +718,16 @@ async fn counted_flow(name: &str) -> (Flow, RequestCounter) {
         allowed: AllowedOps::parse("all").unwrap(),
         ..LedgerConfig::default()
     };
-    let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()));
-    (Flow { verify, ledger }, counter)
+    let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()))
+        .with_metrics_sink(Box::new(|_| {}));
+    (
+        Flow {
+            verify,
+            ledger,
+            metrics: Default::default(),
+        },
+        counter,
+    )
 }
 
 /// Sends one ledger event; returns the answer and the DynamoDB requests it took.

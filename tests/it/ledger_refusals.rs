@@ -62,6 +62,7 @@ fn store(flow: &Flow) -> &DynamoStore {
 /// A ledger over the flow's tables with other settings or keys.
 fn ledger_with(flow: &Flow, config: LedgerConfig, keys: KeyRing) -> LedgerService<DynamoStore> {
     LedgerService::new(store(flow).clone(), config, KeySource::fixed(keys))
+        .with_metrics_sink(Box::new(|_| {}))
 }
 
 /// THEN no hold exists for `payment_id` and the session is as it was.

@@ -372,8 +372,9 @@ async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
     )
     .await
     .map_err(|e| CliError::Failed(format!("{e}. Create it with `predebit secret create`.")))?;
-    let service =
-        VerifyService::new(store, keys).with_audit_sink(Box::new(|line| eprintln!("{line}")));
+    let service = VerifyService::new(store, keys)
+        .with_audit_sink(Box::new(|line| eprintln!("{line}")))
+        .with_metrics_sink(Box::new(|_| {}));
     let table = files.len() > 1 && !cli.json;
     if table {
         println!("{:<44} {:<8} {:<28} AUDIT", "EVENT", "DECISION", "REASON");
@@ -482,7 +483,9 @@ async fn invoke_ledger(
             ..LedgerConfig::default()
         },
         keys,
-    );
+    )
+    // Metric lines are for CloudWatch; the CLI prints responses only.
+    .with_metrics_sink(Box::new(|_| {}));
     let mut responses = Vec::new();
     for file in files {
         let text = read_input(file)?;

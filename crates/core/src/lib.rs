@@ -14,6 +14,7 @@ pub mod hold;
 pub mod keys;
 pub mod ledger;
 pub mod memory;
+pub mod metrics;
 pub mod money;
 pub mod network;
 pub mod policy;

@@ -31,10 +31,22 @@ pub fn config_from_env() -> Result<LedgerConfig, String> {
     Ok(config)
 }
 
-/// Built once per container: the ledger over its store, and the keys.
+/// Where metric lines (CloudWatch EMF, one JSON line each) go.
+pub type LineSink = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Built once per container: the ledger over its store, the keys and the metrics sink.
 pub struct LedgerService<S> {
     ledger: Ledger<S>,
     keys: KeySource,
+    metrics_sink: LineSink,
+}
+
+fn stdout_sink() -> LineSink {
+    Box::new(|line| {
+        use std::io::Write;
+        // A failed log write must not fail the operation; its result already stands.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    })
 }
 
 impl<S: LedgerStore + Sync> LedgerService<S> {
@@ -43,7 +55,14 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
         Self {
             ledger: Ledger::new(store, config),
             keys,
+            metrics_sink: stdout_sink(),
         }
+    }
+
+    /// Sends metric lines elsewhere (tests capture them).
+    pub fn with_metrics_sink(mut self, sink: LineSink) -> Self {
+        self.metrics_sink = sink;
+        self
     }
 
     /// The ledger.
@@ -83,6 +102,9 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             field("replayed"),
         );
         tracing::info!(op, ok, reason_code = reason, replayed, "ledger operation");
+        for line in predebit_core::metrics::ledger_metrics(&response, now.saturating_mul(1000)) {
+            (self.metrics_sink)(&line);
+        }
         response
     }
 }

@@ -17,6 +17,7 @@ pub struct VerifyService<R> {
     reader: R,
     keys: KeySource,
     audit_sink: AuditSink,
+    metrics_sink: AuditSink,
 }
 
 /// The Lambda's sink: stdout, which CloudWatch Logs keeps as one JSON record per line.
@@ -36,13 +37,20 @@ pub fn now_epoch_seconds() -> u64 {
 }
 
 impl<R: VerifyReader + Sync> VerifyService<R> {
-    /// Wraps a reader and a key source; audit records go to stdout.
+    /// Wraps a reader and a key source; audit records and metric lines go to stdout.
     pub fn new(reader: R, keys: KeySource) -> Self {
         Self {
             reader,
             keys,
             audit_sink: stdout_sink(),
+            metrics_sink: stdout_sink(),
         }
+    }
+
+    /// Sends metric lines (CloudWatch EMF) elsewhere.
+    pub fn with_metrics_sink(mut self, sink: AuditSink) -> Self {
+        self.metrics_sink = sink;
+        self
     }
 
     /// Sends audit records elsewhere (the CLI uses stderr; tests capture them).
@@ -67,6 +75,16 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
         };
         let decision = decide(&self.reader, event, ctx).await;
         (self.audit_sink)(&decision.audit.log_line());
+        let verdict = if decision.response.decision_token.is_some() {
+            "YES"
+        } else {
+            "NO"
+        };
+        (self.metrics_sink)(&predebit_core::metrics::verify_metrics(
+            verdict,
+            decision.response.reason_code.as_str(),
+            now.saturating_mul(1000),
+        ));
         tracing::info!(
             decision = ?decision.response.decision,
             reason_code = %decision.response.reason_code,
