@@ -5,15 +5,23 @@ CARGO ?= cargo
 PROPTEST_CASES ?= $(if $(CI),64,256)
 export PROPTEST_CASES
 
-.PHONY: demo test lint bench local-db local-db-stop tools clean-cache
+.PHONY: demo test validate lint bench local-db local-db-stop tools clean-cache
 
 ## demo: run every sample verify event against DynamoDB Local and print the decisions
 demo:
 	scripts/demo.sh
 
-## test: unit, property and DynamoDB Local integration tests
-test: tools
+## test: unit, property and DynamoDB Local integration tests, and the template checks
+test: tools validate
 	scripts/services.sh run $(CARGO) test --workspace
+
+## validate: cfn-lint and sam validate --lint on template.yaml (offline: dummy region and credentials)
+validate:
+	scripts/tools.sh sam
+	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate \
+	  SAM_CLI_TELEMETRY=0 .cache/venv-sam/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate \
+	  SAM_CLI_TELEMETRY=0 .cache/venv-sam/bin/sam validate --lint --template template.yaml
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -2,13 +2,16 @@
 # Installs what predebit's tests and demo need into the git-ignored cache .cache/, once.
 #   scripts/tools.sh ddb    DynamoDB Local (from the npm package amplify-dynamodb-simulator)
 #   scripts/tools.sh venv   Python venv with moto[server] (Secrets Manager on loopback)
-#   scripts/tools.sh all    both
+#   scripts/tools.sh sam    Python venv with aws-sam-cli and cfn-lint (template checks, offline)
+#   scripts/tools.sh all    DynamoDB Local and moto (what the tests need)
 # Idempotent: a second run only checks that the files are there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE="$ROOT/.cache"
 DDB_SIMULATOR_VERSION=2.9.30
 MOTO_VERSION=5.2.5
+SAM_CLI_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0
 DDB_DIR="$CACHE/dynamodb-local"
 VENV="$CACHE/venv"
 
@@ -38,10 +41,23 @@ ensure_venv() {
   touch "$VENV/.predebit-moto-$MOTO_VERSION"
 }
 
+ensure_sam() {
+  local venv="$CACHE/venv-sam" stamp="$CACHE/venv-sam/.predebit-$SAM_CLI_VERSION-$CFN_LINT_VERSION"
+  if [ -x "$venv/bin/sam" ] && [ -x "$venv/bin/cfn-lint" ] && [ -f "$stamp" ]; then
+    return 0
+  fi
+  echo "tools.sh: creating $venv with aws-sam-cli==$SAM_CLI_VERSION cfn-lint==$CFN_LINT_VERSION" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  touch "$stamp"
+}
+
 mkdir -p "$CACHE"
 case "${1:-all}" in
   ddb) ensure_ddb ;;
   venv) ensure_venv ;;
+  sam) ensure_sam ;;
   all) ensure_ddb; ensure_venv ;;
-  *) echo "usage: scripts/tools.sh [ddb|venv|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/tools.sh [ddb|venv|sam|all]" >&2; exit 2 ;;
 esac
