@@ -8,5 +8,6 @@ mod ledger_race;
 mod ledger_refusals;
 mod secrets;
 mod store;
+mod template;
 mod verify_events;
 mod verify_store;

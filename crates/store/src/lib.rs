@@ -7,6 +7,7 @@
 pub mod config;
 pub mod dynamodb;
 pub mod error;
+pub mod iam;
 pub mod items;
 pub mod ledger;
 pub mod secrets;

@@ -1,0 +1,82 @@
+//! The AWS permissions each deployment needs, by the template's logical resource names. The
+//! integration tests hold these against the calls the store code really makes (recorded from the
+//! SDK) and against the policies in `template.yaml`: DynamoDB Local ignores IAM, so nothing else
+//! would notice a missing or excess grant.
+
+use std::collections::BTreeSet;
+
+/// One function of the template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Deployment {
+    /// `VerifyFunction`.
+    Verify,
+    /// `LedgerFunction` (agent-facing ops).
+    LedgerAgent,
+    /// `LedgerAdminFunction` (openSession, closeSession, getSession).
+    LedgerAdmin,
+    /// `LedgerExpireFunction` (expire).
+    LedgerSchedule,
+}
+
+impl Deployment {
+    /// Every deployment.
+    pub const ALL: [Deployment; 4] = [
+        Deployment::Verify,
+        Deployment::LedgerAgent,
+        Deployment::LedgerAdmin,
+        Deployment::LedgerSchedule,
+    ];
+
+    /// The function's logical id in `template.yaml`.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Deployment::Verify => "VerifyFunction",
+            Deployment::LedgerAgent => "LedgerFunction",
+            Deployment::LedgerAdmin => "LedgerAdminFunction",
+            Deployment::LedgerSchedule => "LedgerExpireFunction",
+        }
+    }
+}
+
+/// An IAM action on a template resource: (`dynamodb:Query`, `LedgerTable/index/open-holds`).
+pub type Grant = (&'static str, &'static str);
+
+/// What each deployment's code calls, per action and resource.
+pub fn grants(deployment: Deployment) -> BTreeSet<Grant> {
+    let keys = ("secretsmanager:GetSecretValue", "KeysSecret");
+    let grants: Vec<Grant> = match deployment {
+        // One BatchGetItem over the three tables (DynamoStore::read_for_verify).
+        Deployment::Verify => vec![
+            ("dynamodb:BatchGetItem", "PoliciesTable"),
+            ("dynamodb:BatchGetItem", "RegistryTable"),
+            ("dynamodb:BatchGetItem", "LedgerTable"),
+            keys,
+        ],
+        // reserve: a transaction of a Put, an Update and ConditionChecks; markSent and failed
+        // settlements: UpdateItem; commit/release: a transaction of Updates, or GetItem first
+        // without the amount; getSession: Query; getHold: GetItem.
+        Deployment::LedgerAgent => vec![
+            ("dynamodb:PutItem", "LedgerTable"),
+            ("dynamodb:UpdateItem", "LedgerTable"),
+            ("dynamodb:GetItem", "LedgerTable"),
+            ("dynamodb:Query", "LedgerTable"),
+            ("dynamodb:ConditionCheckItem", "PoliciesTable"),
+            ("dynamodb:ConditionCheckItem", "RegistryTable"),
+            keys,
+        ],
+        // openSession: conditional PutItem; closeSession: UpdateItem; getSession: Query.
+        Deployment::LedgerAdmin => vec![
+            ("dynamodb:PutItem", "LedgerTable"),
+            ("dynamodb:UpdateItem", "LedgerTable"),
+            ("dynamodb:Query", "LedgerTable"),
+            keys,
+        ],
+        // expire: Query on the open-holds index, then a transaction of Updates per hold.
+        Deployment::LedgerSchedule => vec![
+            ("dynamodb:Query", "LedgerTable/index/open-holds"),
+            ("dynamodb:UpdateItem", "LedgerTable"),
+            keys,
+        ],
+    };
+    grants.into_iter().collect()
+}

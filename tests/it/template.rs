@@ -1,0 +1,408 @@
+//! template.yaml against the code: table key schemas, and IAM grants against the calls each
+//! deployment really makes (recorded from the SDK on DynamoDB Local, which ignores IAM).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::operation::{
+    batch_get_item::BatchGetItemInput, get_item::GetItemInput, put_item::PutItemInput,
+    query::QueryInput, transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+};
+use predebit_core::ledger::{AllowedOps, LedgerConfig};
+use predebit_ledger::LedgerService;
+use predebit_store::iam::{grants, Deployment};
+use predebit_store::secrets::KeySource;
+use predebit_store::tables::{self, TableNames, ALL};
+use predebit_store::DynamoStore;
+use predebit_tests::{dynamodb_client_with, repo_root, unique_tables};
+use serde_json::json;
+use serde_yaml::Value;
+
+use crate::common::{seed_demo, service, test_keys, NOW};
+use crate::ledger_flow::pid;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+fn resource<'a>(template: &'a Value, logical: &str) -> &'a Value {
+    &template["Resources"][logical]["Properties"]
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, found {v:?}"))
+}
+
+#[test]
+fn the_template_tables_have_the_key_schemas_and_indexes_defined_in_code() {
+    let t = template();
+    for spec in ALL {
+        let logical = format!("{}Table", spec.logical);
+        let props = resource(&t, &logical);
+        let keys: Vec<(String, String)> = props["KeySchema"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    str_of(&k["AttributeName"]).into(),
+                    str_of(&k["KeyType"]).into(),
+                )
+            })
+            .collect();
+        let mut expected = vec![(spec.hash.name.to_string(), "HASH".to_string())];
+        expected.extend(
+            spec.range
+                .map(|r| (r.name.to_string(), "RANGE".to_string())),
+        );
+        assert_eq!(keys, expected, "{logical}");
+
+        let defined: BTreeSet<(String, String)> = props["AttributeDefinitions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    str_of(&a["AttributeName"]).into(),
+                    str_of(&a["AttributeType"]).into(),
+                )
+            })
+            .collect();
+        let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+        for attr in [Some(spec.hash), spec.range].into_iter().flatten() {
+            wanted.insert((attr.name.into(), attr.kind.into()));
+        }
+        for index in spec.indexes {
+            for attr in [Some(index.hash), index.range].into_iter().flatten() {
+                wanted.insert((attr.name.into(), attr.kind.into()));
+            }
+        }
+        assert_eq!(defined, wanted, "{logical} attribute definitions");
+
+        let indexes: Vec<(String, Vec<String>)> = props["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .map(|i| {
+                        let keys = i["KeySchema"]
+                            .as_sequence()
+                            .unwrap()
+                            .iter()
+                            .map(|k| str_of(&k["AttributeName"]).to_string())
+                            .collect();
+                        (str_of(&i["IndexName"]).to_string(), keys)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected_indexes: Vec<(String, Vec<String>)> = spec
+            .indexes
+            .iter()
+            .map(|i| {
+                let mut keys = vec![i.hash.name.to_string()];
+                keys.extend(i.range.map(|r| r.name.to_string()));
+                (i.name.to_string(), keys)
+            })
+            .collect();
+        assert_eq!(indexes, expected_indexes, "{logical} indexes");
+        for setting in [
+            "PointInTimeRecoverySpecification",
+            "SSESpecification",
+            "DeletionProtectionEnabled",
+        ] {
+            assert!(!props[setting].is_null(), "{logical} lacks {setting}");
+        }
+        assert_eq!(
+            t["Resources"][&logical]["DeletionPolicy"],
+            Value::from("Retain"),
+            "{logical}"
+        );
+        assert_eq!(
+            t["Resources"][&logical]["UpdateReplacePolicy"],
+            Value::from("Retain"),
+            "{logical}"
+        );
+    }
+}
+
+/// `!GetAtt X.Arn` -> X; `!Ref X` -> X; `!Sub "${X.Arn}/index/i"` -> X/index/i.
+fn resource_name(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => {
+            let inner = str_of(&t.value);
+            match t.tag.to_string().as_str() {
+                "!GetAtt" => inner.trim_end_matches(".Arn").to_string(),
+                "!Ref" => inner.to_string(),
+                "!Sub" => inner.replace("${", "").replace(".Arn}", ""),
+                other => panic!("unexpected tag {other} in a policy resource"),
+            }
+        }
+        other => panic!("policy resources must name template resources, found {other:?}"),
+    }
+}
+
+fn template_grants(t: &Value, deployment: Deployment) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for policy in resource(t, deployment.logical_id())["Policies"]
+        .as_sequence()
+        .unwrap()
+    {
+        for statement in policy["Statement"].as_sequence().unwrap() {
+            assert_eq!(statement["Effect"], Value::from("Allow"));
+            let resources: Vec<String> = match &statement["Resource"] {
+                Value::Sequence(items) => items.iter().map(resource_name).collect(),
+                single => vec![resource_name(single)],
+            };
+            for action in statement["Action"].as_sequence().unwrap() {
+                for r in &resources {
+                    out.insert((str_of(action).to_string(), r.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn owned(grants: BTreeSet<(&str, &str)>) -> BTreeSet<(String, String)> {
+    grants
+        .into_iter()
+        .map(|(a, r)| (a.to_string(), r.to_string()))
+        .collect()
+}
+
+#[test]
+fn every_function_is_granted_exactly_what_its_code_needs_and_serves_its_ops() {
+    let t = template();
+    for deployment in Deployment::ALL {
+        assert_eq!(
+            template_grants(&t, deployment),
+            owned(grants(deployment)),
+            "{deployment:?}"
+        );
+    }
+    for (deployment, ops) in [
+        (Deployment::LedgerAgent, "agent"),
+        (Deployment::LedgerAdmin, "admin"),
+        (Deployment::LedgerSchedule, "schedule"),
+    ] {
+        let env = &resource(&t, deployment.logical_id())["Environment"]["Variables"]
+            ["PREDEBIT_LEDGER_OPS"];
+        assert_eq!(env, &Value::from(ops), "{deployment:?}");
+    }
+}
+
+/// Records (action, table) for every DynamoDB call a client makes.
+#[derive(Debug, Clone, Default)]
+struct CallRecorder(Arc<Mutex<BTreeSet<(String, String)>>>);
+
+impl Intercept for CallRecorder {
+    fn name(&self) -> &'static str {
+        "CallRecorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let input = context.input();
+        let mut calls: Vec<(String, String)> = Vec::new();
+        let mut add = |action: &str, table: &str| {
+            calls.push((format!("dynamodb:{action}"), table.to_string()))
+        };
+        if let Some(i) = input.downcast_ref::<GetItemInput>() {
+            add("GetItem", i.table_name().unwrap_or_default());
+        } else if let Some(i) = input.downcast_ref::<PutItemInput>() {
+            add("PutItem", i.table_name().unwrap_or_default());
+        } else if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
+            add("UpdateItem", i.table_name().unwrap_or_default());
+        } else if let Some(i) = input.downcast_ref::<QueryInput>() {
+            let table = i.table_name().unwrap_or_default();
+            match i.index_name() {
+                Some(index) => add("Query", &format!("{table}/index/{index}")),
+                None => add("Query", table),
+            }
+        } else if let Some(i) = input.downcast_ref::<BatchGetItemInput>() {
+            for table in i
+                .request_items()
+                .map(|r| r.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                add("BatchGetItem", &table);
+            }
+        } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
+            for item in i.transact_items() {
+                if let Some(p) = item.put() {
+                    add("PutItem", p.table_name());
+                }
+                if let Some(u) = item.update() {
+                    add("UpdateItem", u.table_name());
+                }
+                if let Some(c) = item.condition_check() {
+                    add("ConditionCheckItem", c.table_name());
+                }
+                if let Some(d) = item.delete() {
+                    add("DeleteItem", d.table_name());
+                }
+            }
+        } else {
+            add("UnrecognisedOperation", "?");
+        }
+        self.0.lock().unwrap().extend(calls);
+        Ok(())
+    }
+}
+
+impl CallRecorder {
+    /// The recorded calls, with table names turned into the template's logical names.
+    fn grants(&self, names: &TableNames) -> BTreeSet<(String, String)> {
+        let logical = |table: &str| -> String {
+            let (base, index) = table
+                .split_once("/index/")
+                .map_or((table, None), |(b, i)| (b, Some(i)));
+            let name = ALL
+                .iter()
+                .find(|spec| names.name_of(spec) == base)
+                .map(|spec| format!("{}Table", spec.logical))
+                .unwrap_or_else(|| format!("unknown table {base}"));
+            match index {
+                Some(i) => format!("{name}/index/{i}"),
+                None => name,
+            }
+        };
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(a, t)| (a.clone(), logical(t)))
+            .collect()
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+/// The DynamoDB grants of a deployment (the keys secret is read once at cold start, outside).
+fn dynamodb_grants(deployment: Deployment) -> BTreeSet<(String, String)> {
+    owned(grants(deployment))
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("dynamodb:"))
+        .collect()
+}
+
+fn ledger(store: DynamoStore, ops: &str) -> LedgerService<DynamoStore> {
+    let config = LedgerConfig {
+        allowed: AllowedOps::parse(ops).unwrap(),
+        ..LedgerConfig::default()
+    };
+    LedgerService::new(store, config, KeySource::fixed(test_keys()))
+        .with_metrics_sink(Box::new(|_| {}))
+}
+
+#[tokio::test]
+async fn each_deployment_calls_exactly_the_dynamodb_actions_it_is_granted() {
+    // GIVEN a seeded store whose client records every call
+    let recorder = CallRecorder::default();
+    let client = dynamodb_client_with({
+        let r = recorder.clone();
+        move |b| b.interceptor(r)
+    })
+    .await;
+    let names = unique_tables("iam");
+    tables::create_all(&client, &names).await.unwrap();
+    let store = DynamoStore::new(client, names.clone());
+    seed_demo(&store).await;
+    let (verify, _) = service(store.clone());
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let approve = |n: u64| {
+        let mut e = event.clone();
+        e["paymentId"] = json!(pid(n));
+        e
+    };
+
+    // WHEN verify decides
+    recorder.clear();
+    let yes = verify.handle_json(&approve(1), "iam", NOW).await;
+    assert_eq!(yes["decision"], "YES");
+    // THEN it made exactly the calls it is granted
+    assert_eq!(recorder.grants(&names), dynamodb_grants(Deployment::Verify));
+
+    // WHEN the agent-facing ledger runs every op it serves
+    let mut tokens = Vec::new();
+    for n in 2..=4 {
+        tokens.push(
+            verify.handle_json(&approve(n), "iam", NOW).await["decisionToken"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    recorder.clear();
+    let agent = ledger(store.clone(), "agent");
+    let session = "ps-alice-main";
+    let signed = json!({"to": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "value": "1000000", "network": "eip155:8453", "validBefore": NOW + 60});
+    let settlement = json!({"success": true, "transaction": format!("0x{}", "ab".repeat(32)), "network": "eip155:8453"});
+    let failed = json!({"success": false, "errorReason": "insufficient_funds", "transaction": "", "network": "eip155:8453"});
+    for token in &tokens {
+        assert_eq!(
+            agent
+                .handle(
+                    &json!({"version": "1", "op": "reserve", "decisionToken": token}),
+                    NOW + 1
+                )
+                .await["ok"],
+            true
+        );
+    }
+    for event in [
+        json!({"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": pid(2), "signed": signed}),
+        json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": pid(2), "settlement": failed}),
+        json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": pid(2), "settlement": settlement}),
+        json!({"version": "1", "op": "release", "paymentSessionId": session, "paymentId": pid(3), "reason": "NOT_SENT", "amountMicros": 1_000_000}),
+        json!({"version": "1", "op": "getSession", "paymentSessionId": session}),
+        json!({"version": "1", "op": "getHold", "paymentSessionId": session, "paymentId": pid(4)}),
+    ] {
+        let response = agent.handle(&event, NOW + 2).await;
+        assert_eq!(response["ok"], true, "{response}");
+    }
+    assert_eq!(
+        recorder.grants(&names),
+        dynamodb_grants(Deployment::LedgerAgent)
+    );
+
+    // WHEN the admin ledger opens, reads and closes a session
+    recorder.clear();
+    let admin = ledger(store.clone(), "admin");
+    for event in [
+        json!({"version": "1", "op": "openSession", "paymentSessionId": "ps-iam", "userId": "user-alice", "limit": "5.00", "expiryMinutes": 60}),
+        json!({"version": "1", "op": "getSession", "paymentSessionId": "ps-iam"}),
+        json!({"version": "1", "op": "closeSession", "paymentSessionId": "ps-iam", "reason": "test"}),
+    ] {
+        assert_eq!(admin.handle(&event, NOW).await["ok"], true);
+    }
+    assert_eq!(
+        recorder.grants(&names),
+        dynamodb_grants(Deployment::LedgerAdmin)
+    );
+
+    // WHEN the schedule expires the hold still PENDING
+    recorder.clear();
+    let schedule = ledger(store, "schedule");
+    let expired = schedule
+        .handle(&json!({"version": "1", "op": "expire"}), NOW + 10_000)
+        .await;
+    assert_eq!(expired["expired"]["pending"], 1, "{expired}");
+    assert_eq!(
+        recorder.grants(&names),
+        dynamodb_grants(Deployment::LedgerSchedule)
+    );
+}
