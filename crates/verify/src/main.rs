@@ -8,16 +8,8 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .with_ansi(false)
-        .init();
+    // JSON when the function's LoggingConfig says JSON; each line carries the invocation's requestId.
+    lambda_runtime::tracing::init_default_subscriber();
 
     let tables = TableNames::from_env().map_err(Error::from)?;
     let secret_id = std::env::var(ENV_SECRET_ID)
