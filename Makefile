@@ -11,9 +11,11 @@ export PROPTEST_CASES
 demo:
 	scripts/demo.sh
 
-## test: unit, property and DynamoDB Local integration tests, and the template checks
+## test: unit, property and DynamoDB Local integration tests, the template checks, and the
+## end-to-end run of the functions under cargo lambda watch
 test: tools validate
 	scripts/services.sh run $(CARGO) test --workspace
+	scripts/services.sh run scripts/e2e.sh
 
 ## validate: cfn-lint and sam validate --lint on template.yaml (offline: dummy region and credentials)
 validate:

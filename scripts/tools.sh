@@ -3,6 +3,7 @@
 #   scripts/tools.sh ddb    DynamoDB Local (from the npm package amplify-dynamodb-simulator)
 #   scripts/tools.sh venv   Python venv with moto[server] (Secrets Manager on loopback)
 #   scripts/tools.sh sam    Python venv with aws-sam-cli and cfn-lint (template checks, offline)
+#   scripts/tools.sh build  Python venv with cargo-lambda and zig (Lambda builds, cargo lambda watch)
 #   scripts/tools.sh all    DynamoDB Local and moto (what the tests need)
 # Idempotent: a second run only checks that the files are there.
 set -euo pipefail
@@ -11,6 +12,8 @@ CACHE="$ROOT/.cache"
 DDB_SIMULATOR_VERSION=2.9.30
 MOTO_VERSION=5.2.5
 SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+ZIGLANG_VERSION=0.17.1
 CFN_LINT_VERSION=1.58.0
 DDB_DIR="$CACHE/dynamodb-local"
 VENV="$CACHE/venv"
@@ -53,11 +56,24 @@ ensure_sam() {
   touch "$stamp"
 }
 
+ensure_build() {
+  local venv="$CACHE/venv-build" stamp="$CACHE/venv-build/.predebit-$CARGO_LAMBDA_VERSION-$ZIGLANG_VERSION"
+  if [ -x "$venv/bin/cargo-lambda" ] && [ -f "$stamp" ]; then
+    return 0
+  fi
+  echo "tools.sh: creating $venv with cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
+  touch "$stamp"
+}
+
 mkdir -p "$CACHE"
 case "${1:-all}" in
   ddb) ensure_ddb ;;
   venv) ensure_venv ;;
   sam) ensure_sam ;;
+  build) ensure_build ;;
   all) ensure_ddb; ensure_venv ;;
-  *) echo "usage: scripts/tools.sh [ddb|venv|sam|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|all]" >&2; exit 2 ;;
 esac

@@ -89,11 +89,10 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             None => self.keys.current().await,
         };
         let response = self.ledger.handle(event, &keys, now).await;
-        let field = |name: &str| {
-            response
-                .get(name)
-                .map(|v| v.to_string())
-                .unwrap_or_default()
+        let field = |name: &str| match response.get(name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
         };
         let (op, ok, reason, replayed) = (
             field("op"),
