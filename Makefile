@@ -5,7 +5,7 @@ CARGO ?= cargo
 PROPTEST_CASES ?= $(if $(CI),64,256)
 export PROPTEST_CASES
 
-.PHONY: demo test validate lint bench local-db local-db-stop tools clean-cache
+.PHONY: demo test validate build lint bench local-db local-db-stop tools clean-cache
 
 ## demo: run every sample verify event against DynamoDB Local and print the decisions
 demo:
@@ -24,6 +24,11 @@ validate:
 	  SAM_CLI_TELEMETRY=0 .cache/venv-sam/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=validate AWS_SECRET_ACCESS_KEY=validate \
 	  SAM_CLI_TELEMETRY=0 .cache/venv-sam/bin/sam validate --lint --template template.yaml
+
+## build: the Lambda bootstraps with cargo lambda, release (ARCH=arm64 default, or x86_64);
+## about 10 minutes per architecture on 2 cores, so not part of make test
+build:
+	scripts/build.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:
