@@ -128,9 +128,10 @@ pub fn ledger_metrics(response: &Value, timestamp_ms: u64) -> Vec<String> {
     lines
 }
 
-/// The metrics of one verify decision: by decision and reason code.
+/// The metrics of one verify decision: by decision and reason code, and by decision alone (what
+/// the decline-spike alarm watches).
 pub fn verify_metrics(decision: &str, reason_code: &str, timestamp_ms: u64) -> String {
-    emf_line(
+    let line = emf_line(
         &[("Decision", decision), ("ReasonCode", reason_code)],
         &[Metric {
             name: "Decisions",
@@ -138,7 +139,11 @@ pub fn verify_metrics(decision: &str, reason_code: &str, timestamp_ms: u64) -> S
             value: 1,
         }],
         timestamp_ms,
-    )
+    );
+    let mut value: Value = serde_json::from_str(&line).expect("emf_line writes JSON");
+    value["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
+        json!([["Decision", "ReasonCode"], ["Decision"]]);
+    value.to_string()
 }
 
 #[cfg(test)]
@@ -184,6 +189,18 @@ mod tests {
         assert!(!ledger_metrics(&replay, 0)
             .iter()
             .any(|l| l.contains("LateSettlements")));
+    }
+
+    #[test]
+    fn a_decision_is_counted_by_reason_and_by_decision_alone() {
+        let v: Value = serde_json::from_str(&verify_metrics("NO", "AGENT_REVOKED", 5)).unwrap();
+        let dimensions = &v["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(
+            dimensions,
+            &json!([["Decision", "ReasonCode"], ["Decision"]])
+        );
+        assert_eq!(v["ReasonCode"], "AGENT_REVOKED");
+        assert_eq!(v["Decisions"], 1);
     }
 
     #[test]
