@@ -7,12 +7,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 : "${AWS_ENDPOINT_URL_DYNAMODB:?run under scripts/services.sh run}"
 scripts/tools.sh build
+scripts/tools.sh sam
 cargo build --quiet -p predebit-cli -p predebit-verify -p predebit-ledger
 P=target/debug/predebit
 export PREDEBIT_TABLE_PREFIX="e2e$$"
 export PREDEBIT_KEYS_SECRET_ID="predebit/e2e-$$"
 $P tables create >/dev/null
-$P secret create --kid e2e >/dev/null
+# The keys secret as a deployment creates it: the template's KeysInitializer code fills it.
+AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}" .cache/venv-sam/bin/python scripts/keys_initializer_check.py "$PREDEBIT_KEYS_SECRET_ID"
 $P seed infra/seed/demo.json >/dev/null
 export PREDEBIT_POLICIES_TABLE="$PREDEBIT_TABLE_PREFIX-policies"
 export PREDEBIT_REGISTRY_TABLE="$PREDEBIT_TABLE_PREFIX-registry"
