@@ -230,12 +230,21 @@ async fn a_late_settlement_is_counted_in_the_late_settlements_metric() {
 
     // THEN it is posted late and one EMF line counts it, with no id as a dimension
     assert_eq!(committed["hold"]["late"], true, "{committed}");
+    assert_eq!(
+        committed["session"]["overdraftMicros"], 0,
+        "it fit in what was available"
+    );
+    assert_eq!(committed["session"]["settledMicros"], 1_000_000);
     let lines = flow.metrics.lock().unwrap().clone();
     let late: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("\"LateSettlements\":1"))
         .collect();
     assert_eq!(late.len(), 1, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("\"OverdraftMicros\":0")),
+        "{lines:?}"
+    );
     for line in &lines {
         assert!(
             !line.contains(&pid(5))

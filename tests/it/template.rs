@@ -406,3 +406,39 @@ async fn each_deployment_calls_exactly_the_dynamodb_actions_it_is_granted() {
         dynamodb_grants(Deployment::LedgerSchedule)
     );
 }
+
+#[test]
+fn the_dashboard_body_is_valid_json_and_plots_every_metric_the_functions_emit() {
+    let t = template();
+    let body = match &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"] {
+        Value::Tagged(sub) => str_of(&sub.value[0]).to_string(),
+        other => panic!("DashboardBody should be a !Sub, found {other:?}"),
+    };
+    // Substitute every ${Name} as CloudFormation would, with a placeholder.
+    let mut text = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        text.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed ${...}") + start;
+        text.push('x');
+        rest = &rest[end + 1..];
+    }
+    text.push_str(rest);
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON parses");
+    assert!(dashboard["widgets"].as_array().unwrap().len() >= 8);
+    for metric in [
+        "Decisions",
+        "LedgerOperations",
+        "ReservedMicros",
+        "SettledMicros",
+        "LateSettlements",
+        "OverdraftMicros",
+        "ExpiredPending",
+        "ExpiredSent",
+    ] {
+        assert!(
+            text.contains(metric),
+            "the dashboard does not plot {metric}"
+        );
+    }
+}

@@ -850,7 +850,14 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                         .map_err(|e| unavailable(f.op, &e))?
                     {
                         Transition::Done(hold) => {
-                            Ok(done(f.op, hold, &payment_id, HoldState::Posted))
+                            let mut response = done(f.op, hold, &payment_id, HoldState::Posted);
+                            // Rare path: one more read shows the operator the overdraft it caused.
+                            if let Ok(Some((session, _))) =
+                                self.store.read_session(&session_id).await
+                            {
+                                response["session"] = session_view(&session);
+                            }
+                            Ok(response)
                         }
                         Transition::Conflict => {
                             Err(refused(Some(f.op), ReasonCode::StoreConflict, ""))

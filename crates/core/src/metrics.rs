@@ -104,6 +104,15 @@ pub fn ledger_metrics(response: &Value, timestamp_ms: u64) -> Vec<String> {
                 &[count("LateSettlements")],
                 timestamp_ms,
             ));
+            // The session's overdraft after the late settlement (micro-USD; 0 when it fit).
+            if let Some(overdraft) = response["session"]["overdraftMicros"].as_u64() {
+                let metric = Metric {
+                    name: "OverdraftMicros",
+                    unit: "None",
+                    value: overdraft,
+                };
+                lines.push(emf_line(&[("Op", op)], &[metric], timestamp_ms));
+            }
         }
         if op == "expire" {
             let expired = |state: &str| response["expired"][state].as_u64().unwrap_or(0);
@@ -179,10 +188,15 @@ mod tests {
 
     #[test]
     fn a_late_commit_counts_a_late_settlement_and_a_replay_does_not() {
-        let late = json!({"op": "commit", "ok": true, "replayed": false, "hold": {"late": true, "amountMicros": 5}});
+        let late = json!({"op": "commit", "ok": true, "replayed": false, "hold": {"late": true, "amountMicros": 5},
+            "session": {"overdraftMicros": 3}});
         let lines = ledger_metrics(&late, 0);
         assert!(
             lines.iter().any(|l| l.contains("\"LateSettlements\":1")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("\"OverdraftMicros\":3")),
             "{lines:?}"
         );
         let replay = json!({"op": "commit", "ok": true, "replayed": true, "hold": {"late": true}});
