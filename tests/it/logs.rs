@@ -51,7 +51,10 @@ fn the_logs_of_a_decision_a_reserve_and_a_commit_hold_no_key_token_header_or_use
         .with_env_filter("info")
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-local: tracing caches each call site's interest process-wide, and a
+    // thread-local subscriber can miss events whose interest another test thread set first.
+    // Other tests' lines may land here too; they must be just as clean.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
