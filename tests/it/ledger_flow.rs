@@ -254,3 +254,48 @@ async fn a_late_settlement_is_counted_in_the_late_settlements_metric() {
         );
     }
 }
+
+#[tokio::test]
+async fn closing_a_closed_session_is_a_replay_that_keeps_the_first_reason() {
+    let flow = Flow::new("closetwice").await;
+    let close = |reason: &str| json!({"version": "1", "op": "closeSession", "paymentSessionId": "ps-alice-main", "reason": reason});
+
+    let first = flow.op(close("fraud suspected")).await;
+    let second = flow.op(close("another reason")).await;
+
+    assert_eq!(
+        (first["ok"].clone(), first["replayed"].clone()),
+        (json!(true), json!(false)),
+        "{first}"
+    );
+    assert_eq!(
+        (second["ok"].clone(), second["replayed"].clone()),
+        (json!(true), json!(true)),
+        "{second}"
+    );
+    assert_eq!(second["session"]["status"], "CLOSED");
+    let raw = flow
+        .ledger
+        .ledger()
+        .store()
+        .client()
+        .get_item()
+        .table_name(&flow.ledger.ledger().store().tables().ledger)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SESSION#ps-alice-main".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SESSION".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let reason = raw
+        .item()
+        .and_then(|i| i.get("closedReason"))
+        .and_then(|v| v.as_s().ok())
+        .cloned();
+    assert_eq!(reason.as_deref(), Some("fraud suspected"));
+}

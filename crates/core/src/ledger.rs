@@ -272,13 +272,14 @@ pub trait LedgerStore {
         &self,
         session: &SessionRecord,
     ) -> impl Future<Output = Result<OpenResult, StoreError>> + Send;
-    /// Marks a session CLOSED; `None` when it does not exist.
+    /// Marks an OPEN session CLOSED. `None` when it does not exist; `(session, true)` when it was
+    /// already closed (left as it was: the first reason stands).
     fn close_session(
         &self,
         session_id: &str,
         reason: &str,
         now: u64,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<(SessionRecord, bool)>, StoreError>> + Send;
 }
 
 /// Why a session refused a reserve, from the session as found.
@@ -674,7 +675,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .await
             .map_err(|e| unavailable(f.op, &e))?
         {
-            Some(s) => Ok(ok(f.op, false, None, Some(&s))),
+            Some((s, already_closed)) => Ok(ok(f.op, already_closed, None, Some(&s))),
             None => Err(refused(Some(f.op), ReasonCode::SessionUnknown, "")),
         }
     }

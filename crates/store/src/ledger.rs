@@ -747,31 +747,38 @@ impl LedgerStore for DynamoStore {
         session_id: &str,
         reason: &str,
         now: u64,
-    ) -> Result<Option<SessionRecord>, StoreError> {
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
         let result = self
             .client()
             .update_item()
             .table_name(&self.tables().ledger)
             .set_key(Some(session_key(session_id)))
             .update_expression("SET #status = :closed, closedReason = :reason, closedAt = :now")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND #status = :open")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":closed", s("CLOSED"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(out) => out
+            Ok(out) => Ok(out
                 .attributes
                 .map(|a| items::from_item(a, "session"))
-                .transpose(),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(None)
-            }
+                .transpose()?
+                .map(|s| (s, false))),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(e) => Ok(e
+                    .item()
+                    .cloned()
+                    .map(|i| items::from_item(i, "session"))
+                    .transpose()?
+                    .map(|s| (s, true))),
+                other => Err(StoreError::Unavailable(format!("UpdateItem: {other}"))),
+            },
             Err(err) => Err(unavailable(err)),
         }
     }
