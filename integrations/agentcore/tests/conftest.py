@@ -142,7 +142,9 @@ class Harness:
             },
         )
 
-    def stub_signature(self, requirement: Dict[str, Any], payment_id: str, payload: Dict[str, Any]) -> None:
+    def stub_signature(
+        self, requirement: Dict[str, Any], payment_id: str, payload: Dict[str, Any], version: str = "1"
+    ) -> None:
         self.stubber.add_response(
             "process_payment",
             {
@@ -152,7 +154,7 @@ class Harness:
                 "paymentInstrumentId": self.instrument_id,
                 "paymentType": "CRYPTO_X402",
                 "status": "PROOF_GENERATED",
-                "paymentOutput": {"cryptoX402": {"version": "1", "payload": payload}},
+                "paymentOutput": {"cryptoX402": {"version": version, "payload": payload}},
                 "createdAt": 1_790_000_000,
                 "updatedAt": 1_790_000_000,
             },
@@ -162,7 +164,7 @@ class Harness:
                 "paymentSessionId": self.session_id,
                 "paymentInstrumentId": self.instrument_id,
                 "paymentType": "CRYPTO_X402",
-                "paymentInput": {"cryptoX402": {"version": "1", "payload": requirement}},
+                "paymentInput": {"cryptoX402": {"version": version, "payload": requirement}},
                 "clientToken": payment_id,
             },
         )

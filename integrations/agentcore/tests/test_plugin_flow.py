@@ -139,6 +139,7 @@ def test_decline_reaches_the_agent_as_an_interrupt_on_its_next_tool_call(harness
     reason = interrupts[0].reason
     assert (reason["exceptionType"], reason["reasonCode"]) == ("PredebitDeclined", "AMOUNT_OVER_PAYMENT_LIMIT")
     assert reason["verificationId"]
+    assert reason["predebitMessage"].startswith("The amount is above the per-payment limit.")
 
 
 def test_unreachable_verifier_fails_closed(ledger_url: str):
@@ -236,3 +237,52 @@ def test_stubber_knows_process_payment():
     model = botocore.session.get_session().get_service_model("bedrock-agentcore")
     assert "ProcessPayment" in model.operation_names
     assert isinstance(Stubber, type)
+
+
+def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
+    # GIVEN a v2 402 (PAYMENT-REQUIRED header) for 1.00 USDC on Base Sepolia, paid through Permit2
+    import time
+
+    from predebit_agentcore.signed import X402_PERMIT2_PROXY
+
+    usdc_sepolia = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+    req = {
+        "scheme": "exact",
+        "network": "eip155:84532",
+        "amount": "1000000",
+        "asset": usdc_sepolia,
+        "payTo": PAY_TO,
+        "maxTimeoutSeconds": 60,
+        "extra": {"name": "USDC", "version": "2", "assetTransferMethod": "permit2"},
+    }
+    required = {"x402Version": 2, "resource": {"url": "https://api.weather.example/v2/forecast"}, "accepts": [req]}
+    header = base64.b64encode(json.dumps(required).encode()).decode()
+    body = {"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}}
+    result = {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(body)}"}]}
+    pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
+    now = int(time.time())
+    signed = {
+        "signature": "0x" + "ab" * 65,
+        "permit2Authorization": {
+            "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66",
+            "permitted": {"token": usdc_sepolia, "amount": "1000000"},
+            "spender": X402_PERMIT2_PROXY,
+            "nonce": "1234",
+            "deadline": str(now + 50),
+            "witness": {"to": PAY_TO, "validAfter": str(now - 10), "extra": {}},
+        },
+    }
+    harness.stub_instrument()
+    harness.stub_signature(req, pid, signed, version="2")
+    seen = []
+    real_verify = harness.plugin.predebit.verify
+    harness.plugin.predebit.verify = lambda event: seen.append(event) or real_verify(event)  # type: ignore[method-assign]
+    use, state = tool_use(), {}
+    # WHEN the 402 is handled and the paid retry settles
+    assert harness.after_tool_call(use, state, result).retry is True
+    assert "PAYMENT-SIGNATURE" in use["input"]["headers"]
+    assert seen[0]["resource"] == "https://api.weather.example/v2/forecast"
+    assert harness.hold(pid)["state"] == "SENT"
+    harness.after_tool_call(use, state, result_paid(settlement_header()))
+    # THEN the hold is POSTED
+    assert harness.hold(pid)["state"] == "POSTED"
