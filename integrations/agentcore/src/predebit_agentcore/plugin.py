@@ -200,22 +200,9 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             # Signed, but the SDK did not apply the header: never sent.
             self._release(hold, "NOT_SENT")
             return
-        try:
-            marked = self.predebit.ledger(
-                {
-                    "version": "1",
-                    "op": "markSent",
-                    "paymentSessionId": hold.payment_session_id,
-                    "paymentId": hold.payment_id,
-                    "signed": hold.signed,
-                }
-            )
-        except PredebitUnavailable:
-            self._unsend(event, hold, PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=hold.verification_id))
-            return
-        if not marked.get("ok"):
-            code = marked.get("reasonCode") or SIGNED_PAYLOAD_MISMATCH
-            self._unsend(event, hold, PredebitDeclined(code, marked.get("message"), hold.verification_id))
+        refused = self._mark_sent(hold)
+        if refused is not None:
+            self._unsend(event, hold, refused)
             return
         with self._lock:
             self._awaiting_settlement[tool_use_id] = hold.payment_id
@@ -366,7 +353,32 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         hold.signed = terms.for_mark_sent(hold.network, hold.asset)
         if call is not None:
             call.signed_hold = hold  # markSent once the SDK has applied the header
+        else:
+            # Called directly, outside the SDK's hook: the caller sends what it gets back.
+            refused = self._mark_sent(hold)
+            if refused is not None:
+                self._release(hold, "NOT_SENT")
+                raise refused
         return result
+
+    def _mark_sent(self, hold: Hold) -> Optional[PredebitDeclined]:
+        """PENDING -> SENT with the signed terms; the decline to raise if the ledger refuses or is unreachable."""
+        try:
+            marked = self.predebit.ledger(
+                {
+                    "version": "1",
+                    "op": "markSent",
+                    "paymentSessionId": hold.payment_session_id,
+                    "paymentId": hold.payment_id,
+                    "signed": hold.signed,
+                }
+            )
+        except PredebitUnavailable:
+            return PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=hold.verification_id)
+        if not marked.get("ok"):
+            code = marked.get("reasonCode") or SIGNED_PAYLOAD_MISMATCH
+            return PredebitDeclined(code, marked.get("message"), hold.verification_id)
+        return None
 
     # ---- after signing ----------------------------------------------------------------------
 
