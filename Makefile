@@ -12,10 +12,11 @@ demo:
 	scripts/demo.sh
 
 ## test: unit, property and DynamoDB Local integration tests, the template checks, and the
-## end-to-end run of the functions under cargo lambda watch
+## end-to-end run of the functions under cargo lambda watch, and the AgentCore plugin's tests
 test: tools validate
 	scripts/services.sh run $(CARGO) test --workspace
 	scripts/services.sh run scripts/e2e.sh
+	scripts/services.sh run scripts/plugin_test.sh
 
 ## validate: cfn-lint and sam validate --lint on template.yaml (offline: dummy region and credentials)
 validate:

@@ -4,6 +4,7 @@
 #   scripts/tools.sh venv   Python venv with moto[server] (Secrets Manager on loopback)
 #   scripts/tools.sh sam    Python venv with aws-sam-cli and cfn-lint (template checks, offline)
 #   scripts/tools.sh build  Python venv with cargo-lambda and zig (Lambda builds, cargo lambda watch)
+#   scripts/tools.sh plugin Python venv for the AgentCore plugin's tests (integrations/agentcore)
 #   scripts/tools.sh all    DynamoDB Local and moto (what the tests need)
 # Idempotent: a second run only checks that the files are there.
 set -euo pipefail
@@ -68,12 +69,27 @@ ensure_build() {
   touch "$stamp"
 }
 
+ensure_plugin() {
+  local venv="$CACHE/venv-plugin" req="$ROOT/integrations/agentcore/requirements-dev.txt" stamp
+  stamp="$venv/.predebit-$(sha256sum "$req" | cut -c1-16)"
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ]; then
+    return 0
+  fi
+  echo "tools.sh: creating $venv from integrations/agentcore/requirements-dev.txt" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -e "$ROOT/integrations/agentcore"
+  rm -f "$venv"/.predebit-*
+  touch "$stamp"
+}
+
 mkdir -p "$CACHE"
 case "${1:-all}" in
   ddb) ensure_ddb ;;
   venv) ensure_venv ;;
   sam) ensure_sam ;;
   build) ensure_build ;;
+  plugin) ensure_plugin ;;
   all) ensure_ddb; ensure_venv ;;
-  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|plugin|all]" >&2; exit 2 ;;
 esac

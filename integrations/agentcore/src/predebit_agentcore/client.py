@@ -1,0 +1,128 @@
+"""Synchronous Lambda invocations of predebit's verify and ledger functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import boto3
+from botocore.config import Config as BotocoreConfig
+
+from .errors import PredebitUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Ledger refusals that a later identical call may not meet; everything else is final.
+RETRYABLE_LEDGER_CODES = frozenset({"STORE_UNAVAILABLE", "STORE_CONFLICT"})
+
+
+@dataclass
+class PredebitConfig:
+    """Where predebit runs and how hard the plugin tries to reach it.
+
+    Attributes:
+        agent_id: the predebit agent id this agent pays as.
+        verify_function: name, alias or ARN of the verify function.
+        ledger_function: name, alias or ARN of the agent-facing ledger function.
+        region: AWS region of the functions (default: the boto3 default).
+        endpoint_url: Lambda endpoint override (e.g. ``cargo lambda watch`` on loopback).
+        connect_timeout / read_timeout: seconds per invocation; a timeout is a decline.
+        lambda_client: a ready boto3 Lambda client; built from the fields above when None.
+        ledger_attempts: tries for markSent, commit and release (exponential backoff).
+        backoff_base_seconds: first backoff delay, doubled each try.
+        valid_before_slack_seconds: clock slack allowed over the requirement's maxTimeoutSeconds.
+    """
+
+    agent_id: str
+    verify_function: str = "predebit-verify"
+    ledger_function: str = "predebit-ledger"
+    region: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    lambda_client: Any = None
+    ledger_attempts: int = 5
+    backoff_base_seconds: float = 0.2
+    valid_before_slack_seconds: int = 30
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class PredebitClient:
+    """Invokes verify and ledger; every transport failure, timeout or Lambda error is PredebitUnavailable."""
+
+    def __init__(self, config: PredebitConfig):
+        self.config = config
+        self.lambda_client = config.lambda_client or boto3.client(
+            "lambda",
+            region_name=config.region,
+            endpoint_url=config.endpoint_url,
+            config=BotocoreConfig(
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
+        )
+        self.final_failures = 0  # ledger calls given up after every retry (logged, counted)
+
+    def _invoke(self, function: str, event: dict) -> dict:
+        try:
+            response = self.lambda_client.invoke(
+                FunctionName=function,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(event).encode("utf-8"),
+            )
+            payload = response["Payload"].read()
+        except Exception as e:  # transport, timeout, throttling, missing permission
+            raise PredebitUnavailable(f"{event.get('op', 'verify')}: {type(e).__name__}") from e
+        if response.get("FunctionError"):
+            raise PredebitUnavailable(f"{event.get('op', 'verify')}: function error {response['FunctionError']}")
+        try:
+            body = json.loads(payload)
+        except ValueError as e:
+            raise PredebitUnavailable(f"{event.get('op', 'verify')}: response is not JSON") from e
+        if not isinstance(body, dict):
+            raise PredebitUnavailable(f"{event.get('op', 'verify')}: response is not a JSON object")
+        return body
+
+    def verify(self, event: dict) -> dict:
+        """One verify call (read-only, so one retry on a transport failure)."""
+        try:
+            return self._invoke(self.config.verify_function, event)
+        except PredebitUnavailable:
+            self.config.sleep(self.config.backoff_base_seconds)
+            return self._invoke(self.config.verify_function, event)
+
+    def ledger(self, event: dict, attempts: Optional[int] = None) -> dict:
+        """A ledger op, retried with exponential backoff while unreachable or conflicting.
+
+        Every op is idempotent by paymentId, so a retry after a lost response replays it.
+        Raises PredebitUnavailable after the last try (logged and counted).
+        """
+        attempts = attempts or self.config.ledger_attempts
+        delay = self.config.backoff_base_seconds
+        last: Optional[Exception] = None
+        for attempt in range(1, attempts + 1):
+            try:
+                body = self._invoke(self.config.ledger_function, event)
+                if body.get("ok") or body.get("reasonCode") not in RETRYABLE_LEDGER_CODES:
+                    return body
+                last = PredebitUnavailable(f"{event['op']}: {body.get('reasonCode')}")
+            except PredebitUnavailable as e:
+                last = e
+            if attempt < attempts:
+                logger.warning("predebit ledger %s failed (try %d/%d): %s", event["op"], attempt, attempts, last)
+                self.config.sleep(delay)
+                delay *= 2
+        self.final_failures += 1
+        logger.error(
+            "predebit ledger %s for paymentId %s failed after %d tries: %s; the ledger's expiry is the backstop",
+            event["op"],
+            event.get("paymentId"),
+            attempts,
+            last,
+        )
+        assert last is not None
+        raise PredebitUnavailable(str(last)) from last

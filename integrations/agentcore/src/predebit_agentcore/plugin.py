@@ -1,0 +1,455 @@
+"""PredebitPaymentsPlugin: the AgentCore payments plugin with predebit before every signature.
+
+Per payment attempt (DESIGN.md, "The flow"):
+
+    verify -> ledger reserve -> ProcessPayment (clientToken = paymentId) -> post-sign check
+      -> [SDK applies the header] -> ledger markSent -> tool retried -> ledger commit
+
+Anything that is not a YES raises ``PredebitDeclined`` (a ``PaymentError``) before the
+signature leaves the process. A hold is released only for a payment never sent; a sent payment
+whose settlement failed stays SENT until the ledger's expiry decides it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import logging
+import threading
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPluginConfig
+from bedrock_agentcore.payments.integrations.handlers import get_payment_handler
+from bedrock_agentcore.payments.integrations.strands import AgentCorePaymentsPlugin
+from bedrock_agentcore.payments.manager import PaymentError, PaymentManager
+from strands.hooks import AfterToolCallEvent
+from strands.plugins import hook
+
+from .client import PredebitClient, PredebitConfig
+from .errors import (
+    NETWORK_NOT_ALLOWED,
+    PAYMENT_TYPE_NOT_SUPPORTED,
+    SIGNED_PAYLOAD_MISMATCH,
+    VERIFIER_UNAVAILABLE,
+    PredebitDeclined,
+    PredebitUnavailable,
+)
+from .payment_id import payment_id
+from .signed import SignedPayloadError, check_against_approved, decode_evm_payload
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_HEADER_NAMES = ("X-PAYMENT", "PAYMENT-SIGNATURE")
+SETTLEMENT_HEADER_NAMES = ("payment-response", "x-payment-response")
+
+
+@dataclass
+class Hold:
+    """A predebit hold this plugin opened and has not seen to a final state."""
+
+    payment_id: str
+    payment_session_id: str
+    tool_use_id: str
+    amount_micros: Optional[int]
+    pay_to: str
+    amount_atomic: str
+    network: str
+    asset: Optional[str]
+    verification_id: Optional[str]
+    signed: Optional[dict] = None
+
+
+@dataclass
+class _ToolCall:
+    """What the wrapped PaymentManager needs from the hook that is handling a 402."""
+
+    tool_use_id: str
+    tool_name: str
+    invocation_state: Dict[str, Any]
+    resource: Optional[str] = None
+    signed_hold: Optional[Hold] = None
+
+    def attempt(self) -> int:
+        # The SDK counts signing attempts per tool call before it calls generate_payment_header.
+        return max(1, int(self.invocation_state.get(f"payment_retry_count_{self.tool_use_id}", 1)))
+
+
+_CALL: ContextVar[Optional[_ToolCall]] = ContextVar("predebit_tool_call", default=None)
+
+
+def _v2_resource_url(payment_required_request: Dict[str, Any]) -> Optional[str]:
+    """The top-level resource URL of a v2 PAYMENT-REQUIRED header, if there is one."""
+    headers = payment_required_request.get("headers") or {}
+    for key, value in headers.items():
+        if str(key).lower() == "payment-required" and isinstance(value, str):
+            try:
+                decoded = json.loads(base64.b64decode(value))
+            except (ValueError, binascii.Error):
+                return None
+            resource = decoded.get("resource") if isinstance(decoded, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("url"), str):
+                return resource["url"]
+            if isinstance(resource, str):
+                return resource
+    return None
+
+
+def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> Optional[str]:
+    """The ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` value in a tool result, if any."""
+    headers = get_payment_handler(tool_name, tool_input if isinstance(tool_input, dict) else {}).extract_headers(result)
+    if headers is None and isinstance(result, dict):
+        # The plugin's http_request returns {"statusCode", "headers", "body"} as JSON text.
+        for block in result.get("content") or []:
+            text = block.get("text") if isinstance(block, dict) else None
+            if not isinstance(text, str):
+                continue
+            text = text.removeprefix("PAYMENT_REQUIRED:").strip()
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict) and isinstance(parsed.get("headers"), dict):
+                headers = parsed["headers"]
+                break
+    for key, value in (headers or {}).items():
+        if str(key).lower() in SETTLEMENT_HEADER_NAMES and isinstance(value, str) and value:
+            return value
+    return None
+
+
+class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
+    """``AgentCorePaymentsPlugin`` that asks predebit before every signature.
+
+    Args:
+        config: the SDK plugin's own configuration (payment manager, user, instrument, session).
+        predebit: where predebit's verify and ledger functions are and how to reach them.
+    """
+
+    def __init__(self, config: AgentCorePaymentsPluginConfig, predebit: PredebitConfig):
+        super().__init__(config)
+        self.predebit_config = predebit
+        self.predebit = PredebitClient(predebit)
+        self._lock = threading.Lock()
+        self.holds: Dict[str, Hold] = {}  # paymentId -> hold not yet POSTED or VOIDED by this plugin
+        self._awaiting_settlement: Dict[str, str] = {}  # toolUseId -> paymentId sent with the retry
+
+    # ---- wiring -------------------------------------------------------------------------
+
+    def init_agent(self, agent) -> None:
+        super().init_agent(agent)
+        assert self.payment_manager is not None
+        self.guard(self.payment_manager)
+
+    def guard(self, manager: PaymentManager) -> None:
+        """Wraps ``process_payment`` and ``generate_payment_header`` on this manager instance."""
+        if getattr(manager, "_predebit_guarded", False):
+            return
+        original_process: Callable[..., Dict[str, Any]] = manager.process_payment
+        original_generate: Callable[..., Dict[str, str]] = manager.generate_payment_header
+
+        @functools.wraps(original_process)
+        def process_payment(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+            try:
+                return self._guarded_process_payment(original_process, *args, **kwargs)
+            except PaymentError:
+                raise
+            except Exception as e:  # fail closed, and always as a PaymentError the SDK handles
+                logger.error("predebit guard failed unexpectedly: %s", type(e).__name__)
+                raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
+
+        @functools.wraps(original_generate)
+        def generate_payment_header(*args: Any, **kwargs: Any) -> Dict[str, str]:
+            call = _CALL.get()
+            request = kwargs.get("payment_required_request")
+            if call is not None and isinstance(request, dict):
+                call.resource = _v2_resource_url(request)
+            return original_generate(*args, **kwargs)
+
+        manager.process_payment = process_payment  # type: ignore[method-assign]
+        manager.generate_payment_header = generate_payment_header  # type: ignore[method-assign]
+        manager._predebit_guarded = True  # type: ignore[attr-defined]
+
+    # ---- hooks --------------------------------------------------------------------------
+
+    @hook
+    def after_tool_call(self, event: AfterToolCallEvent) -> None:
+        """Commits the settlement of a paid retry, then lets the SDK handle a 402 under predebit."""
+        tool_use_id = event.tool_use.get("toolUseId", "unknown")
+        if event.invocation_state.get(f"payment_signed_{tool_use_id}"):
+            with self._lock:
+                sent_id = self._awaiting_settlement.pop(tool_use_id, None)
+            if sent_id is not None:
+                self._settle(sent_id, event)
+
+        call = _ToolCall(tool_use_id, event.tool_use.get("name", "unknown"), event.invocation_state)
+        token = _CALL.set(call)
+        try:
+            super().after_tool_call(event)
+        finally:
+            _CALL.reset(token)
+
+        hold = call.signed_hold
+        if hold is None:
+            return
+        if not event.retry:
+            # Signed, but the SDK did not apply the header: never sent.
+            self._release(hold, "NOT_SENT")
+            return
+        refused = self._mark_sent(hold)
+        if refused is not None:
+            self._unsend(event, hold, refused)
+            return
+        with self._lock:
+            self._awaiting_settlement[tool_use_id] = hold.payment_id
+        logger.info("predebit hold %s SENT", hold.payment_id)
+
+    def _store_payment_failure_state(self, event: AfterToolCallEvent, exception: Exception) -> None:
+        super()._store_payment_failure_state(event, exception)
+        if isinstance(exception, PredebitDeclined):
+            key = f"payment_failure_{event.tool_use.get('toolUseId', 'unknown')}"
+            event.invocation_state[key].update(exception.as_dict())
+
+    # ---- the guarded signature ------------------------------------------------------------
+
+    def _guarded_process_payment(
+        self,
+        original: Callable[..., Dict[str, Any]],
+        payment_session_id: str,
+        payment_instrument_id: str,
+        payment_type: str,
+        payment_input: Dict[str, Any],
+        user_id: Optional[str] = None,
+        client_token: Optional[str] = None,
+        payment_connector_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        call = _CALL.get()
+        x402 = payment_input.get("cryptoX402") if isinstance(payment_input, dict) else None
+        if payment_type != "CRYPTO_X402" or not isinstance(x402, dict):
+            raise PredebitDeclined(
+                PAYMENT_TYPE_NOT_SUPPORTED,
+                f"predebit does not support {payment_type} payments yet; nothing was signed.",
+            )
+        requirement = x402.get("payload")
+        if not isinstance(requirement, dict):
+            raise PredebitDeclined("REQUIREMENT_INVALID", "The selected payment requirement is not an object.")
+        if str(requirement.get("network", "")).lower().startswith("solana"):
+            raise PredebitDeclined(
+                NETWORK_NOT_ALLOWED,
+                "predebit cannot yet check a signed Solana payment, so the plugin declines Solana payments; "
+                "nothing was signed.",
+            )
+        tool_use_id = call.tool_use_id if call else (client_token or "direct")
+        tool_name = call.tool_name if call else "direct"
+        attempt = call.attempt() if call else 1
+        pid = payment_id(payment_session_id, tool_use_id, requirement, attempt)
+        try:
+            x402_version = int(x402.get("version", 0))
+        except (TypeError, ValueError):
+            x402_version = 0
+
+        event: Dict[str, Any] = {
+            "version": "1",
+            "paymentId": pid,
+            "paymentType": payment_type,
+            "x402Version": x402_version,
+            "requirement": requirement,
+            "userId": user_id or self.config.user_id,
+            "paymentSessionId": payment_session_id,
+            "paymentInstrumentId": payment_instrument_id,
+            "agentId": self.predebit_config.agent_id,
+            "toolName": tool_name,
+            "toolUseId": tool_use_id,
+        }
+        if x402_version == 2 and call is not None and call.resource:
+            event["resource"] = call.resource
+        try:
+            decision = self.predebit.verify(event)
+        except PredebitUnavailable as e:
+            logger.error("predebit verify unreachable for paymentId %s: %s", pid, e)
+            raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
+        verification_id = decision.get("verificationId")
+        if decision.get("decision") != "YES" or not decision.get("decisionToken"):
+            logger.info("predebit NO %s for paymentId %s", decision.get("reasonCode"), pid)
+            raise PredebitDeclined(
+                decision.get("reasonCode") or VERIFIER_UNAVAILABLE, decision.get("message"), verification_id
+            )
+
+        try:
+            reserved = self.predebit.ledger(
+                {
+                    "version": "1",
+                    "op": "reserve",
+                    "decisionToken": decision["decisionToken"],
+                    "paymentId": pid,
+                    "paymentSessionId": payment_session_id,
+                },
+                attempts=3,  # the decision token lives 60 s
+            )
+        except PredebitUnavailable as e:
+            raise PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=verification_id) from e
+        if not reserved.get("ok"):
+            raise PredebitDeclined(reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id)
+        held = reserved.get("hold") or {}
+        state = held.get("state")
+        if state not in ("PENDING", "SENT"):
+            # A replayed reserve of an attempt that already ended: never sign it again.
+            code = "HOLD_ALREADY_POSTED" if state == "POSTED" else "HOLD_ALREADY_VOIDED"
+            raise PredebitDeclined(code, None, verification_id)
+        hold = Hold(
+            payment_id=pid,
+            payment_session_id=payment_session_id,
+            tool_use_id=tool_use_id,
+            amount_micros=held.get("amountMicros"),
+            pay_to=held["payTo"],
+            amount_atomic=held["amountAtomic"],
+            network=held["network"],
+            asset=held.get("asset"),
+            verification_id=verification_id,
+        )
+        with self._lock:
+            self.holds[pid] = hold
+        logger.info("predebit hold %s PENDING", pid)
+
+        try:
+            result = original(
+                payment_session_id=payment_session_id,
+                payment_instrument_id=payment_instrument_id,
+                payment_type=payment_type,
+                payment_input=payment_input,
+                user_id=user_id,
+                client_token=pid,
+                payment_connector_id=payment_connector_id,
+            )
+        except Exception as e:
+            self._release(hold, "SIGNING_FAILED")
+            if isinstance(e, PaymentError):
+                raise
+            raise PaymentError(f"ProcessPayment failed ({type(e).__name__}); the predebit hold was released") from e
+
+        try:
+            terms = decode_evm_payload(result["paymentOutput"]["cryptoX402"]["payload"])
+            check_against_approved(
+                terms,
+                pay_to=hold.pay_to,
+                amount_atomic=hold.amount_atomic,
+                asset=hold.asset,
+                max_timeout_seconds=int(requirement.get("maxTimeoutSeconds") or 0),
+                now=int(time.time()),
+                slack_seconds=self.predebit_config.valid_before_slack_seconds,
+            )
+        except (SignedPayloadError, KeyError, TypeError, ValueError) as e:
+            self._release(hold, "SIGNED_PAYLOAD_MISMATCH")
+            problem = str(e) if isinstance(e, SignedPayloadError) else "the signed payload is missing or malformed"
+            raise PredebitDeclined(
+                SIGNED_PAYLOAD_MISMATCH,
+                f"The signed payment differs from the approved one ({problem}); it was not sent.",
+                verification_id,
+            ) from e
+        hold.signed = terms.for_mark_sent(hold.network, hold.asset)
+        if call is not None:
+            call.signed_hold = hold  # markSent once the SDK has applied the header
+        else:
+            # Called directly, outside the SDK's hook: the caller sends what it gets back.
+            refused = self._mark_sent(hold)
+            if refused is not None:
+                self._release(hold, "NOT_SENT")
+                raise refused
+        return result
+
+    def _mark_sent(self, hold: Hold) -> Optional[PredebitDeclined]:
+        """PENDING -> SENT with the signed terms; the decline to raise if the ledger refuses or is unreachable."""
+        try:
+            marked = self.predebit.ledger(
+                {
+                    "version": "1",
+                    "op": "markSent",
+                    "paymentSessionId": hold.payment_session_id,
+                    "paymentId": hold.payment_id,
+                    "signed": hold.signed,
+                }
+            )
+        except PredebitUnavailable:
+            return PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=hold.verification_id)
+        if not marked.get("ok"):
+            code = marked.get("reasonCode") or SIGNED_PAYLOAD_MISMATCH
+            return PredebitDeclined(code, marked.get("message"), hold.verification_id)
+        return None
+
+    # ---- after signing ----------------------------------------------------------------------
+
+    def _release(self, hold: Hold, reason: str) -> None:
+        """PENDING -> VOIDED for a payment never sent (retried; a final failure is logged and counted)."""
+        event: Dict[str, Any] = {
+            "version": "1",
+            "op": "release",
+            "paymentSessionId": hold.payment_session_id,
+            "paymentId": hold.payment_id,
+            "reason": reason,
+        }
+        if hold.amount_micros is not None:
+            event["amountMicros"] = hold.amount_micros
+        try:
+            released = self.predebit.ledger(event)
+        except PredebitUnavailable:
+            return  # logged and counted by the client; the PENDING window voids it
+        if released.get("ok"):
+            logger.info("predebit hold %s VOIDED (%s)", hold.payment_id, reason)
+        else:
+            logger.error("predebit release of %s refused: %s", hold.payment_id, released.get("reasonCode"))
+        with self._lock:
+            self.holds.pop(hold.payment_id, None)
+
+    def _unsend(self, event: AfterToolCallEvent, hold: Hold, decline: PredebitDeclined) -> None:
+        """markSent failed: take the header back before the retry, release, and report the decline."""
+        tool_input = event.tool_use.get("input")
+        for container in (tool_input, (tool_input or {}).get("parameters") if isinstance(tool_input, dict) else None):
+            headers = container.get("headers") if isinstance(container, dict) else None
+            if isinstance(headers, dict):
+                for name in PAYMENT_HEADER_NAMES:
+                    headers.pop(name, None)
+        event.retry = False
+        event.invocation_state.pop(f"payment_signed_{hold.tool_use_id}", None)
+        self._release(hold, "NOT_SENT")
+        self._store_payment_failure_state(event, decline)
+
+    def _settle(self, sent_id: str, event: AfterToolCallEvent) -> None:
+        """commit with the merchant's settlement header; no header leaves the hold SENT (in doubt)."""
+        with self._lock:
+            hold = self.holds.get(sent_id)
+        if hold is None:
+            return
+        settlement = find_settlement_header(event.result, event.tool_use.get("name", ""), event.tool_use.get("input"))
+        if settlement is None:
+            logger.warning("predebit hold %s: no settlement header after the paid retry; it stays SENT", sent_id)
+            return
+        commit: Dict[str, Any] = {
+            "version": "1",
+            "op": "commit",
+            "paymentSessionId": hold.payment_session_id,
+            "paymentId": hold.payment_id,
+            "settlement": settlement,
+        }
+        if hold.amount_micros is not None:
+            commit["amountMicros"] = hold.amount_micros
+        try:
+            committed = self.predebit.ledger(commit)
+        except PredebitUnavailable:
+            return  # logged and counted by the client
+        state = (committed.get("hold") or {}).get("state")
+        if committed.get("ok") and state == "POSTED":
+            logger.info("predebit hold %s POSTED", sent_id)
+            with self._lock:
+                self.holds.pop(sent_id, None)
+        else:
+            # A failed settlement: the signed authorization may still settle until validBefore.
+            logger.warning(
+                "predebit hold %s stays %s after the settlement report (%s)",
+                sent_id,
+                state,
+                committed.get("reasonCode"),
+            )

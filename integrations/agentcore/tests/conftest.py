@@ -1,0 +1,241 @@
+"""Fixtures: the real predebit functions (under `cargo lambda watch`, started by
+scripts/plugin_test.sh) and an agent carrying PredebitPaymentsPlugin whose ProcessPayment is
+stubbed with botocore's Stubber."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import boto3
+import pytest
+from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPluginConfig
+from botocore.config import Config as BotocoreConfig
+from botocore.stub import Stubber
+from strands import Agent
+from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
+
+from predebit_agentcore import PredebitConfig, PredebitPaymentsPlugin
+
+MANAGER_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/pm-predebit-a1b2c3d4e5"
+USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+PAYER = "0x857b06519E91e3A54538791bDbb0E22373e36b66"
+SIGNATURE = "0x" + "2d6a7588d6acca505cbf0d9a4a227e0c52c6c34008c8e8986a1283259764173608a2ce6496642e377d6da8dbbf5836e9bd15092f9ecab05ded3d6293af148b571c"
+ALNUM = string.ascii_lowercase + string.digits
+
+
+def endpoint() -> str:
+    url = os.environ.get("PREDEBIT_LAMBDA_ENDPOINT")
+    if not url:
+        pytest.fail("PREDEBIT_LAMBDA_ENDPOINT is not set: run these tests through scripts/plugin_test.sh")
+    return url
+
+
+def lambda_client(url: str):
+    return boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=BotocoreConfig(connect_timeout=2, read_timeout=30, retries={"max_attempts": 1}),
+    )
+
+
+def invoke_ledger(client, event: Dict[str, Any]) -> Dict[str, Any]:
+    response = client.invoke(FunctionName="ledger", Payload=json.dumps({"version": "1", **event}).encode())
+    return json.loads(response["Payload"].read())
+
+
+def requirement_v1(amount: str = "1000000", pay_to: str = PAY_TO) -> Dict[str, Any]:
+    return {
+        "scheme": "exact",
+        "network": "base",
+        "maxAmountRequired": amount,
+        "resource": "https://api.weather.example/v1/forecast",
+        "description": "Seven-day forecast",
+        "mimeType": "application/json",
+        "payTo": pay_to,
+        "maxTimeoutSeconds": 60,
+        "asset": USDC_BASE,
+        "extra": {"name": "USD Coin", "version": "2"},
+    }
+
+
+def result_402(requirement: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """An http_request tool result for a v1 402, in the plugin's PAYMENT_REQUIRED: format."""
+    payload = {
+        "statusCode": 402,
+        "headers": headers or {"content-type": "application/json"},
+        "body": {"x402Version": 1, "error": "X-PAYMENT header is required", "accepts": [requirement]},
+    }
+    return {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(payload)}"}]}
+
+
+def settlement_header(success: bool = True, amount: str = "1000000") -> str:
+    body: Dict[str, Any] = {"success": success, "network": "base", "payer": PAYER}
+    if success:
+        body["transaction"] = "0x" + secrets.token_hex(32)
+        body["amount"] = amount
+    else:
+        body["errorReason"] = "insufficient_funds"
+        body["transaction"] = ""
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
+def result_paid(settlement: str) -> Dict[str, Any]:
+    """The paid retry's http_request result: 200 with the settlement header."""
+    payload = {"statusCode": 200, "headers": {"PAYMENT-RESPONSE": settlement}, "body": {"forecast": "sunny"}}
+    return {"status": "success", "content": [{"text": json.dumps(payload)}]}
+
+
+def eip3009_payload(to: str = PAY_TO, value: str = "1000000", valid_for: int = 60) -> Dict[str, Any]:
+    now = int(time.time())
+    return {
+        "signature": SIGNATURE,
+        "authorization": {
+            "from": PAYER,
+            "to": to,
+            "value": value,
+            "validAfter": str(now - 10),
+            "validBefore": str(now + valid_for),
+            "nonce": "0x" + secrets.token_hex(32),
+        },
+    }
+
+
+@dataclass
+class Harness:
+    """One agent with the plugin, a fresh predebit session and the stubbed AgentCore client."""
+
+    agent: Agent
+    plugin: PredebitPaymentsPlugin
+    stubber: Stubber
+    ledger_client: Any
+    session_id: str
+    instrument_id: str
+
+    def stub_instrument(self) -> None:
+        self.stubber.add_response(
+            "get_payment_instrument",
+            {
+                "paymentInstrument": {
+                    "paymentInstrumentId": self.instrument_id,
+                    "paymentManagerArn": MANAGER_ARN,
+                    "paymentConnectorId": "connector-a1b2c3d4e5",
+                    "userId": "user-alice",
+                    "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
+                    "paymentInstrumentDetails": {
+                        "embeddedCryptoWallet": {"network": "ETHEREUM", "linkedAccounts": [], "walletAddress": PAYER}
+                    },
+                    "createdAt": 1_790_000_000,
+                    "status": "ACTIVE",
+                    "updatedAt": 1_790_000_000,
+                }
+            },
+        )
+
+    def stub_signature(
+        self, requirement: Dict[str, Any], payment_id: str, payload: Dict[str, Any], version: str = "1"
+    ) -> None:
+        self.stubber.add_response(
+            "process_payment",
+            {
+                "processPaymentId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                "paymentManagerArn": MANAGER_ARN,
+                "paymentSessionId": self.session_id,
+                "paymentInstrumentId": self.instrument_id,
+                "paymentType": "CRYPTO_X402",
+                "status": "PROOF_GENERATED",
+                "paymentOutput": {"cryptoX402": {"version": version, "payload": payload}},
+                "createdAt": 1_790_000_000,
+                "updatedAt": 1_790_000_000,
+            },
+            expected_params={
+                "userId": "user-alice",
+                "paymentManagerArn": MANAGER_ARN,
+                "paymentSessionId": self.session_id,
+                "paymentInstrumentId": self.instrument_id,
+                "paymentType": "CRYPTO_X402",
+                "paymentInput": {"cryptoX402": {"version": version, "payload": requirement}},
+                "clientToken": payment_id,
+            },
+        )
+
+    def after_tool_call(self, tool_use: Dict[str, Any], state: Dict[str, Any], result: Dict[str, Any]):
+        event = AfterToolCallEvent(
+            agent=self.agent, selected_tool=None, tool_use=tool_use, invocation_state=state, result=result
+        )
+        event, _ = self.agent.hooks.invoke_callbacks(event)
+        return event
+
+    def before_tool_call(self, tool_use: Dict[str, Any], state: Dict[str, Any]) -> List[Any]:
+        event = BeforeToolCallEvent(agent=self.agent, selected_tool=None, tool_use=tool_use, invocation_state=state)
+        _, interrupts = self.agent.hooks.invoke_callbacks(event)
+        return interrupts
+
+    def hold(self, payment_id: str) -> Dict[str, Any]:
+        response = invoke_ledger(
+            self.ledger_client, {"op": "getHold", "paymentSessionId": self.session_id, "paymentId": payment_id}
+        )
+        assert response["ok"], response
+        return response["hold"]
+
+    def session(self) -> Dict[str, Any]:
+        response = invoke_ledger(self.ledger_client, {"op": "getSession", "paymentSessionId": self.session_id})
+        assert response["ok"], response
+        return response["session"]
+
+
+def make_harness(url: str, open_session: bool = True, verify_url: Optional[str] = None) -> Harness:
+    client = lambda_client(url)
+    session_id = "payment-session-" + "".join(secrets.choice(ALNUM) for _ in range(15))
+    instrument_id = "payment-instrument-" + "".join(secrets.choice(ALNUM) for _ in range(15))
+    if open_session:
+        opened = invoke_ledger(
+            client,
+            {"op": "openSession", "paymentSessionId": session_id, "userId": "user-alice", "limit": "25.00", "expiryMinutes": 60},
+        )
+        assert opened["ok"], opened
+    plugin = PredebitPaymentsPlugin(
+        AgentCorePaymentsPluginConfig(
+            payment_manager_arn=MANAGER_ARN,
+            user_id="user-alice",
+            payment_instrument_id=instrument_id,
+            payment_session_id=session_id,
+            region="us-east-1",
+            post_payment_retry_delay_seconds=0,
+        ),
+        PredebitConfig(
+            agent_id="agent-research",
+            verify_function="verify",
+            ledger_function="ledger",
+            lambda_client=lambda_client(verify_url) if verify_url else client,
+            backoff_base_seconds=0.01,
+            ledger_attempts=2,
+        ),
+    )
+    agent = Agent(tools=[], plugins=[plugin], callback_handler=None)
+    assert plugin.payment_manager is not None
+    stubber = Stubber(plugin.payment_manager._payment_client)
+    stubber.activate()
+    return Harness(agent, plugin, stubber, client, session_id, instrument_id)
+
+
+@pytest.fixture
+def harness() -> Harness:
+    h = make_harness(endpoint())
+    yield h
+    h.stubber.deactivate()
+
+
+@pytest.fixture
+def ledger_url() -> str:
+    return endpoint()
