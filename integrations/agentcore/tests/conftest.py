@@ -8,10 +8,11 @@ import base64
 import json
 import os
 import secrets
+import socket
 import string
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import boto3
 import pytest
@@ -194,7 +195,47 @@ class Harness:
         return response["session"]
 
 
-def make_harness(url: str, open_session: bool = True, verify_url: Optional[str] = None) -> Harness:
+def dead_endpoint() -> str:
+    """A loopback URL nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+class SwitchableLedger:
+    """A Lambda client that sends chosen ledger ops to a dead endpoint and the rest to predebit.
+
+    ``unreachable`` holds the ops (``"markSent"``, ``"commit"``, ...) that cannot reach the ledger;
+    ``fail_next`` counts further calls to those ops that fail before the ledger comes back.
+    ``calls`` records every op as it was attempted.
+    """
+
+    def __init__(self, real: Any):
+        self.real = real
+        self.dead = lambda_client(dead_endpoint())
+        self.unreachable: set = set()
+        self.fail_next: Optional[int] = None
+        self.calls: List[str] = []
+
+    def invoke(self, **kwargs: Any) -> Any:
+        op = json.loads(kwargs["Payload"]).get("op", "verify")
+        self.calls.append(op)
+        if op in self.unreachable:
+            if self.fail_next is None or self.fail_next > 0:
+                if self.fail_next is not None:
+                    self.fail_next -= 1
+                return self.dead.invoke(**kwargs)
+        return self.real.invoke(**kwargs)
+
+
+def make_harness(
+    url: str,
+    open_session: bool = True,
+    verify_url: Optional[str] = None,
+    predebit_client: Any = None,
+    ledger_attempts: int = 2,
+    sleep: Optional[Callable[[float], None]] = None,
+) -> Harness:
     client = lambda_client(url)
     session_id = "payment-session-" + "".join(secrets.choice(ALNUM) for _ in range(15))
     instrument_id = "payment-instrument-" + "".join(secrets.choice(ALNUM) for _ in range(15))
@@ -217,9 +258,10 @@ def make_harness(url: str, open_session: bool = True, verify_url: Optional[str] 
             agent_id="agent-research",
             verify_function="verify",
             ledger_function="ledger",
-            lambda_client=lambda_client(verify_url) if verify_url else client,
+            lambda_client=predebit_client or (lambda_client(verify_url) if verify_url else client),
             backoff_base_seconds=0.01,
-            ledger_attempts=2,
+            ledger_attempts=ledger_attempts,
+            **({"sleep": sleep} if sleep is not None else {}),
         ),
     )
     agent = Agent(tools=[], plugins=[plugin], callback_handler=None)

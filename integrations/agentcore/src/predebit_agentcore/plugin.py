@@ -103,6 +103,15 @@ def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> Opti
     """The ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` value in a tool result, if any."""
     headers = get_payment_handler(tool_name, tool_input if isinstance(tool_input, dict) else {}).extract_headers(result)
     if headers is None and isinstance(result, dict):
+        # An MCP Gateway result: the upstream response headers next to structuredContent, or
+        # carried inside it ({"statusCode", "headers", "body"}).
+        structured = result.get("structuredContent")
+        inner = structured.get("headers") if isinstance(structured, dict) else None
+        for candidate in (result.get("responseHeaders"), inner):
+            if isinstance(candidate, dict) and any(str(k).lower() in SETTLEMENT_HEADER_NAMES for k in candidate):
+                headers = candidate
+                break
+    if headers is None and isinstance(result, dict):
         # The plugin's http_request returns {"statusCode", "headers", "body"} as JSON text.
         for block in result.get("content") or []:
             text = block.get("text") if isinstance(block, dict) else None

@@ -1,0 +1,316 @@
+"""The plugin's failure paths after a signature, against the real verify and ledger functions:
+markSent failing, a header never applied, ledger retries and their final failure, and the
+settlement of an MCP Gateway call. Only AgentCore (GetPaymentInstrument, ProcessPayment) is
+stubbed; a ledger "outage" sends the chosen ops to a loopback port nothing listens on."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List
+
+import pytest
+
+from predebit_agentcore import payment_id
+
+from .conftest import (
+    Harness,
+    SwitchableLedger,
+    eip3009_payload,
+    lambda_client,
+    make_harness,
+    requirement_v1,
+    result_402,
+    result_paid,
+    settlement_header,
+)
+from .test_plugin_flow import TOOL_USE_ID, tool_use
+
+CLIENT_LOGGER = "predebit_agentcore.client"
+
+
+class Sleeps:
+    """An injected sleep that records the backoff instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: List[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def outage_harness(url: str, attempts: int = 3) -> "tuple[Harness, SwitchableLedger, Sleeps]":
+    switch = SwitchableLedger(lambda_client(url))
+    sleeps = Sleeps()
+    h = make_harness(url, predebit_client=switch, ledger_attempts=attempts, sleep=sleeps)
+    return h, switch, sleeps
+
+
+@pytest.fixture
+def outage(ledger_url: str):
+    h, switch, sleeps = outage_harness(ledger_url)
+    yield h, switch, sleeps
+    h.stubber.deactivate()
+
+
+def signed_and_ready(h: Harness) -> "tuple[Dict[str, Any], str]":
+    req = requirement_v1()
+    pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
+    h.stub_instrument()
+    h.stub_signature(req, pid, eip3009_payload())
+    return req, pid
+
+
+# ---- markSent failing: the header is taken back, the hold released, the payment declined ----
+
+
+def test_mark_sent_unreachable_takes_the_header_back_releases_and_declines(outage, caplog):
+    h, switch, sleeps = outage
+    # GIVEN the ledger can be reached for reserve and release but not for markSent
+    switch.unreachable = {"markSent"}
+    req, pid = signed_and_ready(h)
+    use, state = tool_use(), {}
+    # WHEN the 402 is handled and ProcessPayment signs
+    with caplog.at_level(logging.WARNING):
+        event = h.after_tool_call(use, state, result_402(req))
+    # THEN markSent was tried with backoff, then given up (counted) ...
+    h.stubber.assert_no_pending_responses()
+    assert switch.calls.count("markSent") == 3
+    assert sleeps.delays == [0.01, 0.02]
+    assert h.plugin.predebit.final_failures == 1
+    assert "markSent" in caplog.text and "failed after 3 tries" in caplog.text
+    # ... the header is gone and the paid retry does not go out ...
+    assert event.retry is False
+    assert "X-PAYMENT" not in use["input"].get("headers", {})
+    assert f"payment_signed_{TOOL_USE_ID}" not in state
+    # ... the hold was released as never sent, and the agent gets a structured decline
+    hold = h.hold(pid)
+    assert (hold["state"], hold["voidReason"]) == ("VOIDED", "NOT_SENT")
+    assert h.session()["reserved"] == "0.00"
+    assert pid not in h.plugin.holds
+    failure = state[f"payment_failure_{TOOL_USE_ID}"]
+    assert (failure["exceptionType"], failure["reasonCode"]) == ("PredebitDeclined", "VERIFIER_UNAVAILABLE")
+    assert failure["verificationId"]
+    interrupts = h.before_tool_call(use, state)
+    assert len(interrupts) == 1 and interrupts[0].reason["reasonCode"] == "VERIFIER_UNAVAILABLE"
+    # AND no header or token reached the log
+    assert "decisionToken" not in caplog.text and "eyJ" not in caplog.text
+
+
+def test_mark_sent_refused_by_the_ledger_is_not_sent_and_released(harness: Harness):
+    # GIVEN markSent reports terms that differ from the approved payment, which the ledger refuses
+    req, pid = signed_and_ready(harness)
+    client = harness.plugin.predebit
+    real_ledger = client.ledger
+    marks: List[Dict[str, Any]] = []
+
+    def ledger(event: Dict[str, Any], attempts: Any = None) -> Dict[str, Any]:
+        if event["op"] == "markSent":
+            event = {**event, "signed": {**event["signed"], "value": "2000000"}}
+            marks.append(event)
+        return real_ledger(event, attempts)
+
+    client.ledger = ledger  # type: ignore[method-assign]
+    use, state = tool_use(), {}
+    # WHEN the 402 is handled
+    event = harness.after_tool_call(use, state, result_402(req))
+    # THEN the refusal is final (not retried), nothing goes out, the hold is VOIDED as NOT_SENT
+    harness.stubber.assert_no_pending_responses()
+    assert len(marks) == 1
+    assert client.final_failures == 0
+    assert event.retry is False
+    assert "X-PAYMENT" not in use["input"].get("headers", {})
+    assert f"payment_signed_{TOOL_USE_ID}" not in state
+    hold = harness.hold(pid)
+    assert (hold["state"], hold["voidReason"]) == ("VOIDED", "NOT_SENT")
+    failure = state[f"payment_failure_{TOOL_USE_ID}"]
+    assert (failure["exceptionType"], failure["reasonCode"]) == ("PredebitDeclined", "SIGNED_PAYLOAD_MISMATCH")
+    # AND the tool is not re-run with the payment: a later result commits nothing
+    harness.after_tool_call(use, state, result_paid(settlement_header()))
+    assert harness.hold(pid)["state"] == "VOIDED"
+    assert harness.session()["settled"] == "0.00"
+
+
+def test_mark_sent_refused_for_a_mcp_call_takes_the_header_out_of_parameters(harness: Harness):
+    # GIVEN an MCP Gateway tool call whose markSent the ledger refuses
+    req, pid = signed_and_ready(harness)
+    client = harness.plugin.predebit
+    real_ledger = client.ledger
+
+    def ledger(event: Dict[str, Any], attempts: Any = None) -> Dict[str, Any]:
+        if event["op"] == "markSent":
+            event = {**event, "signed": {**event["signed"], "to": "0x000000000000000000000000000000000000bEEF"}}
+        return real_ledger(event, attempts)
+
+    client.ledger = ledger  # type: ignore[method-assign]
+    use, state = mcp_tool_use(), {}
+    event = harness.after_tool_call(use, state, mcp_result_402(req))
+    # THEN the header the SDK put into parameters.headers is gone and the hold is released
+    assert event.retry is False
+    assert "X-PAYMENT" not in use["input"]["parameters"].get("headers", {})
+    hold = harness.hold(pid)
+    assert (hold["state"], hold["voidReason"]) == ("VOIDED", "NOT_SENT")
+    assert state[f"payment_failure_{TOOL_USE_ID}"]["reasonCode"] == "SIGNED_PAYLOAD_MISMATCH"
+
+
+# ---- a header never applied ----------------------------------------------------------------
+
+
+def test_signed_payment_whose_header_is_never_applied_is_released_as_not_sent(harness: Harness):
+    # GIVEN a tool input whose headers are a string, so the SDK signs but cannot apply the header
+    req, pid = signed_and_ready(harness)
+    use = tool_use()
+    use["input"]["headers"] = "Accept: application/json"
+    state: Dict[str, Any] = {}
+    # WHEN the 402 is handled
+    event = harness.after_tool_call(use, state, result_402(req))
+    # THEN ProcessPayment signed, the SDK did not retry, and the hold was released as never sent
+    harness.stubber.assert_no_pending_responses()
+    assert event.retry is False
+    assert use["input"]["headers"] == "Accept: application/json"
+    assert f"payment_signed_{TOOL_USE_ID}" not in state
+    hold = harness.hold(pid)
+    assert (hold["state"], hold["voidReason"]) == ("VOIDED", "NOT_SENT")
+    assert harness.session()["reserved"] == "0.00"
+    assert pid not in harness.plugin.holds
+    assert state[f"payment_failure_{TOOL_USE_ID}"]["exceptionType"] == "Exception"
+
+
+# ---- ledger retries: backoff, then a final failure that is logged and counted ----------------
+
+
+def test_commit_is_retried_with_backoff_until_the_ledger_answers(outage):
+    h, switch, sleeps = outage
+    req, pid = signed_and_ready(h)
+    use, state = tool_use(), {}
+    assert h.after_tool_call(use, state, result_402(req)).retry is True
+    assert h.hold(pid)["state"] == "SENT"
+    # GIVEN the ledger is unreachable for the first two commit tries
+    switch.unreachable, switch.fail_next = {"commit"}, 2
+    # WHEN the paid retry settles
+    h.after_tool_call(use, state, result_paid(settlement_header()))
+    # THEN the third try commits, after backing off twice, and nothing counts as a final failure
+    assert switch.calls.count("commit") == 3
+    assert sleeps.delays == [0.01, 0.02]
+    assert h.plugin.predebit.final_failures == 0
+    assert h.hold(pid)["state"] == "POSTED"
+    assert pid not in h.plugin.holds
+
+
+def test_commit_final_failure_is_logged_counted_and_the_hold_stays_sent(outage, caplog):
+    h, switch, sleeps = outage
+    req, pid = signed_and_ready(h)
+    use, state = tool_use(), {}
+    assert h.after_tool_call(use, state, result_402(req)).retry is True
+    # GIVEN the ledger is unreachable for every commit try
+    switch.unreachable = {"commit"}
+    settlement = settlement_header()
+    # WHEN the paid retry settles
+    with caplog.at_level(logging.WARNING):
+        h.after_tool_call(use, state, result_paid(settlement))
+    # THEN every try was made with backoff, the give-up is logged and counted, not dropped
+    assert switch.calls.count("commit") == 3
+    assert sleeps.delays == [0.01, 0.02]
+    assert h.plugin.predebit.final_failures == 1
+    errors = [r for r in caplog.records if r.name == CLIENT_LOGGER and r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "commit" in errors[0].getMessage() and pid in errors[0].getMessage()
+    assert settlement not in caplog.text
+    # AND the hold is still tracked by the plugin and SENT in the ledger (its expiry is the backstop)
+    assert pid in h.plugin.holds
+    assert h.hold(pid)["state"] == "SENT"
+    assert h.session()["reserved"] == "1.00"
+
+
+def test_release_final_failure_after_a_signing_failure_is_logged_and_counted(outage, caplog):
+    h, switch, sleeps = outage
+    # GIVEN ProcessPayment fails and the ledger is unreachable for release
+    req = requirement_v1()
+    pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
+    h.stub_instrument()
+    h.stubber.add_client_error("process_payment", service_error_code="InternalServerException", http_status_code=500)
+    switch.unreachable = {"release"}
+    use, state = tool_use(), {}
+    # WHEN the 402 is handled
+    with caplog.at_level(logging.WARNING):
+        event = h.after_tool_call(use, state, result_402(req))
+    # THEN release was tried with backoff, the final failure logged and counted ...
+    assert switch.calls.count("release") == 3
+    assert sleeps.delays == [0.01, 0.02]
+    assert h.plugin.predebit.final_failures == 1
+    assert any(
+        r.name == CLIENT_LOGGER and r.levelno == logging.ERROR and "release" in r.getMessage() for r in caplog.records
+    )
+    # ... the signing failure still reaches the agent, and the hold stays PENDING (its window voids it)
+    assert event.retry is False
+    assert state[f"payment_failure_{TOOL_USE_ID}"]["exceptionType"] == "PaymentError"
+    assert pid in h.plugin.holds
+    assert h.hold(pid)["state"] == "PENDING"
+
+
+def test_release_is_retried_until_the_ledger_answers(outage):
+    h, switch, sleeps = outage
+    # GIVEN the signed payload differs from the approval and release fails once
+    req = requirement_v1()
+    pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
+    h.stub_instrument()
+    h.stub_signature(req, pid, eip3009_payload(value="2000000"))
+    switch.unreachable, switch.fail_next = {"release"}, 1
+    state: Dict[str, Any] = {}
+    h.after_tool_call(tool_use(), state, result_402(req))
+    # THEN the second try releases it
+    assert switch.calls.count("release") == 2
+    assert sleeps.delays == [0.01]
+    assert h.plugin.predebit.final_failures == 0
+    hold = h.hold(pid)
+    assert (hold["state"], hold["voidReason"]) == ("VOIDED", "SIGNED_PAYLOAD_MISMATCH")
+
+
+# ---- MCP Gateway: 402 in structuredContent, settlement header in the paid result --------------
+
+
+def mcp_tool_use() -> Dict[str, Any]:
+    return {
+        "toolUseId": TOOL_USE_ID,
+        "name": "fetch_weather",
+        "input": {"toolName": "weather___forecast", "parameters": {"city": "Lisbon"}},
+    }
+
+
+def mcp_result_402(requirement: Dict[str, Any]) -> Dict[str, Any]:
+    required = {"x402Version": 1, "error": "X-PAYMENT header is required", "accepts": [requirement]}
+    return {"status": "success", "content": [{"text": "Payment required"}], "structuredContent": required}
+
+
+def mcp_results_paid(settlement: str) -> List[Dict[str, Any]]:
+    body = {"forecast": "sunny"}
+    return [
+        # the merchant's response headers carried inside structuredContent
+        {
+            "status": "success",
+            "content": [{"text": "sunny"}],
+            "structuredContent": {"statusCode": 200, "headers": {"PAYMENT-RESPONSE": settlement}, "body": body},
+        },
+        # the Gateway's upstream responseHeaders next to structuredContent
+        {
+            "status": "success",
+            "content": [{"text": "sunny"}],
+            "structuredContent": body,
+            "responseHeaders": {"X-PAYMENT-RESPONSE": settlement},
+        },
+    ]
+
+
+@pytest.mark.parametrize("shape", [0, 1], ids=["structuredContent-headers", "responseHeaders"])
+def test_mcp_settlement_header_is_committed(harness: Harness, shape: int):
+    # GIVEN an MCP Gateway tool call answered with x402 requirements in structuredContent
+    req, pid = signed_and_ready(harness)
+    use, state = mcp_tool_use(), {}
+    event = harness.after_tool_call(use, state, mcp_result_402(req))
+    assert event.retry is True
+    assert "X-PAYMENT" in use["input"]["parameters"]["headers"]
+    assert harness.hold(pid)["state"] == "SENT"
+    # WHEN the paid retry returns the settlement header
+    harness.after_tool_call(use, state, mcp_results_paid(settlement_header())[shape])
+    # THEN the hold is POSTED
+    assert harness.hold(pid)["state"] == "POSTED"
+    assert harness.session()["settled"] == "1.00"
+    assert pid not in harness.plugin.holds
