@@ -98,7 +98,6 @@ fn usd(micros: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hold::open_shard;
     use crate::records::SessionStatus;
 
     fn ring(kid: &str, key: u8) -> KeyRing {
@@ -106,40 +105,7 @@ mod tests {
     }
 
     fn hold(n: u8, state: HoldState, amount_micros: u64, keys: &KeyRing) -> Hold {
-        let payment_id = format!("{n:02x}").repeat(32);
-        let mut hold = Hold {
-            payment_id: payment_id.clone(),
-            payment_session_id: "ps1".into(),
-            agent_id: "a1".into(),
-            state,
-            amount_micros,
-            amount_atomic: amount_micros.to_string(),
-            network: "eip155:8453".into(),
-            asset: "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913".into(),
-            pay_to: "0x209693bc6afc0c5328ba36faf03c514ef312287c".into(),
-            resource_host: None,
-            max_timeout_seconds: 60,
-            fingerprint: "f".repeat(64),
-            audit_hash: "a".repeat(64),
-            token_digest: "d".repeat(64),
-            verification_id: "v1".into(),
-            created_at: 100,
-            hold_expires_at: 220,
-            open_shard: state.is_open().then(|| open_shard(&payment_id)),
-            signed: None,
-            sent_at: None,
-            settlement: None,
-            posted_at: None,
-            late: false,
-            voided_at: None,
-            void_reason: None,
-            settlement_failures: 0,
-            last_settlement_error: None,
-            mac_kid: String::new(),
-            mac: String::new(),
-        };
-        hold.seal(keys);
-        hold
+        crate::hold::tests::fixture(&format!("{n:02x}").repeat(32), state, amount_micros, keys)
     }
 
     /// A session with a 10.00 limit: 1.00 PENDING, 2.00 SENT, 3.00 POSTED, 4.00 VOIDED.

@@ -276,46 +276,49 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn keys() -> KeyRing {
         KeyRing::from_secret_json(&KeyRing::new_secret_json("k1", &[5; 32], &[6; 32])).unwrap()
     }
 
-    pub(crate) fn sample_hold() -> Hold {
-        let mut hold = Hold {
-            payment_id: "ab".repeat(32),
-            payment_session_id: "ps1".into(),
+    fn sample_hold() -> Hold {
+        fixture(&"ab".repeat(32), HoldState::Pending, 1_000_000, &keys())
+    }
+
+    /// A sealed hold on session `ps1`, made the way reserve makes one, then put in `state`.
+    pub(crate) fn fixture(
+        payment_id: &str,
+        state: HoldState,
+        amount_micros: u64,
+        keys: &KeyRing,
+    ) -> Hold {
+        let claims = crate::token::TokenClaims {
+            payment_id: payment_id.to_string(),
+            verification_id: "v1".into(),
+            audit_hash: "a".repeat(64),
+            user_id: "u1".into(),
             agent_id: "a1".into(),
-            state: HoldState::Pending,
-            amount_micros: 1_000_000,
-            amount_atomic: "1000000".into(),
+            payment_session_id: "ps1".into(),
+            scheme: "exact".into(),
             network: "eip155:8453".into(),
             asset: "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913".into(),
             pay_to: "0x209693bc6afc0c5328ba36faf03c514ef312287c".into(),
+            amount_atomic: amount_micros.to_string(),
+            amount_micros,
             resource_host: None,
             max_timeout_seconds: 60,
-            fingerprint: "f".repeat(64),
-            audit_hash: "a".repeat(64),
-            token_digest: "d".repeat(64),
-            verification_id: "v1".into(),
-            created_at: 100,
-            hold_expires_at: 220,
-            open_shard: Some(open_shard(&"ab".repeat(32))),
-            signed: None,
-            sent_at: None,
-            settlement: None,
-            posted_at: None,
-            late: false,
-            voided_at: None,
-            void_reason: None,
-            settlement_failures: 0,
-            last_settlement_error: None,
-            mac_kid: String::new(),
-            mac: String::new(),
+            policy_versions: crate::records::PolicyVersions::default(),
+            consent_required: false,
+            issued_at: 100,
+            expires_at: 160,
         };
-        hold.seal(&keys());
+        let mut hold = crate::ledger::new_hold(&claims, "token", keys, 100, 120);
+        hold.state = state;
+        if !state.is_open() {
+            hold.open_shard = None;
+        }
         hold
     }
 
