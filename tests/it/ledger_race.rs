@@ -227,18 +227,7 @@ async fn one_commit_delivered_twenty_times_at_once_settles_once() {
         copies: vec![1; 5],
         amount_hint: true,
     };
-    for step in [Step::Reserve, Step::MarkSent] {
-        let answer = flow
-            .op(step_event(
-                "ps-race-commit",
-                &payment_id,
-                &token,
-                &plan,
-                step,
-            ))
-            .await;
-        assert_eq!(answer["ok"], true, "{step:?}: {answer}");
-    }
+    reserve_and_mark_sent(&flow, "ps-race-commit", &payment_id, &token, &plan).await;
 
     // WHEN the same successful settlement is committed 20 times together
     let commit = step_event(
@@ -821,18 +810,7 @@ async fn a_commit_without_the_amount_reads_the_hold_first_and_makes_two_dynamodb
         copies: vec![1; 5],
         amount_hint: false,
     };
-    for step in [Step::Reserve, Step::MarkSent] {
-        let answer = flow
-            .op(step_event(
-                "ps-alice-main",
-                &payment_id,
-                &token,
-                &plan,
-                step,
-            ))
-            .await;
-        assert_eq!(answer["ok"], true, "{step:?}: {answer}");
-    }
+    reserve_and_mark_sent(&flow, "ps-alice-main", &payment_id, &token, &plan).await;
 
     // WHEN it is committed without amountMicros
     let event = step_event(
@@ -851,4 +829,20 @@ async fn a_commit_without_the_amount_reads_the_hold_first_and_makes_two_dynamodb
     assert_eq!(sent, 2, "{answer}");
     let s = flow.session("ps-alice-main").await;
     assert_eq!((s.reserved_micros, s.settled_micros), (0, 1_500_000));
+}
+
+/// Reserves and marks sent one payment of `plan`, asserting both succeed.
+async fn reserve_and_mark_sent(
+    flow: &Flow,
+    session: &str,
+    payment_id: &str,
+    token: &str,
+    plan: &PaymentPlan,
+) {
+    for step in [Step::Reserve, Step::MarkSent] {
+        let answer = flow
+            .op(step_event(session, payment_id, token, plan, step))
+            .await;
+        assert_eq!(answer["ok"], true, "{step:?}: {answer}");
+    }
 }
