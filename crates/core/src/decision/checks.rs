@@ -11,7 +11,7 @@ use crate::records::{
     VerifySnapshot,
 };
 use crate::verify::VerifyRequest;
-use crate::x402::{resource_host, Requirement};
+use crate::x402::Requirement;
 
 /// The first failing check: its reason and a detail naming the field or scope, never a value.
 pub(super) type Check<T = ()> = Result<T, (ReasonCode, String)>;
@@ -33,7 +33,7 @@ pub(super) fn check(
     let (agent, session) = registry(request, snapshot, &policy, now)?;
     tools(request, agent, &policy)?;
     let micros = asset_and_amount(requirement, &policy, out.amount.as_mut())?;
-    merchant(requirement, &policy)?;
+    merchant(request, requirement, &policy)?;
     limits(&policy, micros, session)
 }
 
@@ -202,19 +202,23 @@ fn asset_and_amount(
     Ok(micros)
 }
 
-/// Deny-lists first (payTo, host), then allow-lists.
-fn merchant(requirement: &Requirement, policy: &EffectivePolicy) -> Check {
-    let host = requirement.resource.as_deref().and_then(resource_host);
+/// Deny-lists first (payTo, host), then allow-lists. Host rules judge the URL the tool
+/// requested, never the resource the merchant declares; with no requestUrl they fail closed.
+fn merchant(request: &VerifyRequest, requirement: &Requirement, policy: &EffectivePolicy) -> Check {
+    let host = request.request_url.as_ref().map(|u| u.host());
     if policy.pay_to_blocked(&requirement.network, &requirement.pay_to) {
         return fail(
             ReasonCode::MerchantBlocked,
             "requirement.payTo is blocked by policy",
         );
     }
-    if policy.host_blocked(host.as_deref()) {
+    if policy.host_blocked(host) {
         return fail(
             ReasonCode::MerchantBlocked,
-            "the resource host is blocked by policy",
+            match host {
+                Some(_) => "the requestUrl host is blocked by policy",
+                None => "a host deny-list applies and the event has no requestUrl",
+            },
         );
     }
     if !policy.pay_to_allowed(&requirement.network, &requirement.pay_to) {
@@ -223,10 +227,13 @@ fn merchant(requirement: &Requirement, policy: &EffectivePolicy) -> Check {
             "requirement.payTo is not on the allow-list",
         );
     }
-    if !policy.host_allowed(host.as_deref()) {
+    if !policy.host_allowed(host) {
         return fail(
             ReasonCode::MerchantNotAllowed,
-            "the resource host is not on the allow-list",
+            match host {
+                Some(_) => "the requestUrl host is not on the allow-list",
+                None => "a host allow-list applies and the event has no requestUrl",
+            },
         );
     }
     Ok(())

@@ -264,6 +264,7 @@ mod tests {
                 "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "maxTimeoutSeconds": 60
             },
             "resource": "https://api.example/x",
+            "requestUrl": "https://api.example/x?q=1",
             "userId": "u1", "paymentSessionId": "ps1", "paymentInstrumentId": "pi1",
             "agentId": "a1", "toolName": "http_request"
         })
@@ -359,6 +360,193 @@ mod tests {
         let r = decide_now(&s, &json!([1, 2, 3]));
         assert_eq!(r.reason_code, ReasonCode::InvalidRequest);
         assert_eq!(s.reads(), 0);
+    }
+
+    fn host_policy_store(doc: &str) -> MemoryStore {
+        store(Some(doc), None, 10_000_000)
+    }
+
+    fn decide_url(
+        s: &MemoryStore,
+        request_url: Option<&str>,
+        resource: Option<&str>,
+    ) -> (Verdict, ReasonCode) {
+        let mut e = event("1000000");
+        match request_url {
+            Some(url) => e["requestUrl"] = json!(url),
+            None => {
+                e.as_object_mut().unwrap().remove("requestUrl");
+            }
+        }
+        match resource {
+            Some(url) => e["resource"] = json!(url),
+            None => {
+                e.as_object_mut().unwrap().remove("resource");
+            }
+        }
+        let r = decide_now(s, &e);
+        (r.decision, r.reason_code)
+    }
+
+    #[test]
+    fn host_rules_judge_the_requested_url_whatever_its_spelling() {
+        // GIVEN a deny-list for pay.scam.example and an allow-list that admits only its subdomains
+        let s = host_policy_store(
+            r#"{"blockedHosts":["pay.scam.example","bücher.example"],"allowedHosts":["*.example","api.example","[::1]"]}"#,
+        );
+        // WHEN the tool requested each spelling (no declared resource to compare)
+        let no = |code| (Verdict::No, code);
+        for (url, expected) in [
+            (
+                "https://pay.scam.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay.scam.example.../x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay%2Escam.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://PAY.Scam.EXAMPLE/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://good.example@pay.scam.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay.scam.example#@good.example",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            ("https://bücher.example/x", no(ReasonCode::MerchantBlocked)),
+            (
+                "https://xn--bcher-kva.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay.scam.example:443x/",
+                no(ReasonCode::InvalidRequest),
+            ),
+            (
+                "https://good.example\\@pay.scam.example/",
+                no(ReasonCode::InvalidRequest),
+            ),
+            ("not a url", no(ReasonCode::InvalidRequest)),
+            ("https://other.test/x", no(ReasonCode::MerchantNotAllowed)),
+            ("http://[::2]/x", no(ReasonCode::MerchantNotAllowed)),
+            ("http://[::1]:8080/x", (Verdict::Yes, ReasonCode::Approved)),
+            (
+                "https://shop.example/x",
+                (Verdict::Yes, ReasonCode::Approved),
+            ),
+            (
+                "https://API.example./x",
+                (Verdict::Yes, ReasonCode::Approved),
+            ),
+        ] {
+            // THEN the decision follows the host the request goes to
+            assert_eq!(decide_url(&s, Some(url), None), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_declared_resource_on_another_origin_is_resource_mismatch() {
+        // GIVEN an allow-list the declared resource would pass and the requested URL would not
+        let s = host_policy_store(r#"{"allowedHosts":["api.example"]}"#);
+        let requested = Some("https://evil.test/x");
+        // WHEN the merchant declares an allowed URL THEN NO before any policy is read
+        assert_eq!(
+            decide_url(&s, requested, Some("https://api.example/x")),
+            (Verdict::No, ReasonCode::ResourceMismatch)
+        );
+        // AND another scheme or port of the same host is another origin
+        let s = host_policy_store("{}");
+        for declared in [
+            "http://api.example/x",
+            "https://api.example:8443/x",
+            "not a url",
+        ] {
+            assert_eq!(
+                decide_url(&s, Some("https://api.example/y"), Some(declared)),
+                (Verdict::No, ReasonCode::ResourceMismatch),
+                "{declared}"
+            );
+        }
+        // AND the same origin in another spelling matches
+        assert_eq!(
+            decide_url(
+                &s,
+                Some("https://api.example/y"),
+                Some("https://API.example.:443/z")
+            ),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+    }
+
+    #[test]
+    fn v2_with_no_declared_resource_is_judged_on_the_requested_url() {
+        let s = host_policy_store(r#"{"allowedHosts":["api.example"]}"#);
+        assert_eq!(
+            decide_url(&s, Some("https://api.example/x"), None),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+        assert_eq!(
+            decide_url(&s, Some("https://evil.test/x"), None),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+    }
+
+    #[test]
+    fn without_a_requested_url_host_rules_fail_closed_and_other_policies_pass() {
+        // GIVEN no requestUrl (an MCP tool) and only the merchant's declared resource
+        let declared = Some("https://api.example/x");
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"allowedHosts":["api.example"]}"#),
+                None,
+                declared
+            ),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"blockedHosts":["evil.test"]}"#),
+                None,
+                declared
+            ),
+            (Verdict::No, ReasonCode::MerchantBlocked)
+        );
+        assert_eq!(
+            decide_url(&host_policy_store("{}"), None, declared),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+    }
+
+    #[test]
+    fn the_token_and_audit_record_carry_the_requested_host() {
+        let keys = keys();
+        let s = host_policy_store("{}");
+        let mut e = event("1000000");
+        e["requestUrl"] = json!("https://API.Example/x");
+        e["resource"] = json!("https://api.example/other");
+        let d = block_on(decide(
+            &s,
+            &e,
+            DecisionContext {
+                verification_id: "v1",
+                now: NOW,
+                keys: &keys,
+            },
+        ));
+        let claims =
+            crate::token::verify(d.response.decision_token.as_deref().unwrap(), &keys, NOW)
+                .unwrap();
+        assert_eq!(claims.resource_host.as_deref(), Some("api.example"));
+        let record: Value = serde_json::from_str(&d.audit.canonical).unwrap();
+        assert_eq!(record["resourceHost"], "api.example");
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {

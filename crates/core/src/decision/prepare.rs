@@ -7,6 +7,7 @@ use super::checks::check;
 use super::{AmountView, Outcome, SCHEME_EXACT};
 use crate::reason::ReasonCode;
 use crate::records::VerifySnapshot;
+use crate::request_url::HttpUrl;
 use crate::verify::{parse_request, VerifyRequest, PAYMENT_TYPE_X402};
 use crate::x402::{parse_requirement, Requirement};
 
@@ -56,6 +57,14 @@ pub fn prepare(event: &Value) -> Result<Prepared, Box<Outcome>> {
         outcome_base.requirement = Some(requirement);
         return Err(with_request(outcome_base));
     }
+    if !declared_resource_matches(&request, &requirement) {
+        outcome_base.reason = ReasonCode::ResourceMismatch;
+        outcome_base.detail = Some(
+            "the declared resource's origin differs from requestUrl's (scheme, host, port)".into(),
+        );
+        outcome_base.requirement = Some(requirement);
+        return Err(with_request(outcome_base));
+    }
     Ok(Prepared {
         request,
         requirement,
@@ -90,5 +99,16 @@ impl Prepared {
         out.request = Some(request);
         out.requirement = Some(requirement);
         out
+    }
+}
+
+/// A resource the merchant declares must be on the origin the tool requested; one that does not
+/// parse cannot be shown to be, so it does not match. Nothing to compare passes.
+fn declared_resource_matches(request: &VerifyRequest, requirement: &Requirement) -> bool {
+    match (&request.request_url, &requirement.resource) {
+        (Some(requested), Some(declared)) => {
+            HttpUrl::parse(declared).is_ok_and(|d| d.same_origin(requested))
+        }
+        _ => true,
     }
 }

@@ -8,7 +8,6 @@ use crate::audit;
 use crate::reason::ReasonCode;
 use crate::token::{self, TokenClaims, TOKEN_TTL_SECONDS};
 use crate::verify::EVENT_VERSION;
-use crate::x402::resource_host;
 
 /// Seals an outcome: the audit record, the response and, on YES, the decision token.
 pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
@@ -20,9 +19,10 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
     let token_expires_at = ctx.now.saturating_add(TOKEN_TTL_SECONDS);
     let request = outcome.request.as_ref();
     let requirement = outcome.requirement.as_ref();
-    let host = requirement
-        .and_then(|r| r.resource.as_deref())
-        .and_then(resource_host);
+    // The host the rules judged: the requested URL's, never the merchant's declared resource.
+    let host = request
+        .and_then(|r| r.request_url.as_ref())
+        .map(|u| u.host().to_string());
     let mut record = json!({
         "version": EVENT_VERSION,
         "kind": "predebit.verify",
