@@ -382,11 +382,10 @@ async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
     let mut responses = Vec::new();
     for file in files {
         let text = read_input(file)?;
-        // A file that is not JSON is still decided (NO, INVALID_REQUEST), as the Lambda would.
-        let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // The Lambda's own entry: a file that is not JSON is still decided (NO, INVALID_REQUEST).
         let verification_id = format!("local-{:016x}", rand::rng().next_u64());
         let response = service
-            .handle_json(&event, &verification_id, now_epoch_seconds())
+            .handle_raw(text.as_bytes(), &verification_id, now_epoch_seconds())
             .await;
         if table {
             let name = std::path::Path::new(file)
@@ -489,10 +488,9 @@ async fn invoke_ledger(
     let mut responses = Vec::new();
     for file in files {
         let text = read_input(file)?;
-        // A file that is not JSON is still answered (INVALID_REQUEST), as the Lambda would.
-        let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // The Lambda's own entry: a file that is not JSON is still answered (INVALID_REQUEST).
         let response = service
-            .handle(&event, now.unwrap_or_else(now_epoch_seconds))
+            .handle_raw(text.as_bytes(), now.unwrap_or_else(now_epoch_seconds))
             .await;
         responses.push(response);
     }
