@@ -600,6 +600,25 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_settlement_decodes_with_every_field() {
+        // GIVEN a failed PAYMENT-RESPONSE with the reason, the message and extensions
+        let response = serde_json::json!({
+            "success": false,
+            "errorReason": "insufficient_funds",
+            "errorMessage": "the payer's balance is lower than the value",
+            "transaction": "",
+            "network": "eip155:84532",
+            "extensions": {"payment-identifier": {"id": "pay_1"}}
+        });
+        let header = base64::engine::general_purpose::STANDARD.encode(response.to_string());
+        // WHEN decoded
+        let out = decode_to_json(Some("PAYMENT-RESPONSE"), &header).unwrap();
+        // THEN every field comes back
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out, response);
+    }
+
+    #[test]
     fn invalid_input_is_one_line_naming_the_problem() {
         let err = decode_to_json(Some("PAYMENT-REQUIRED"), "%%% not base64").unwrap_err();
         assert!(!err.contains('\n'), "{err}");
