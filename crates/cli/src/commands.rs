@@ -159,6 +159,16 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
             ),
             None => return Err(CliError::Failed("no policy at that scope".into())),
         },
+        Command::Policy {
+            action: PolicyAction::Delete { scope: args },
+        } => {
+            store(cli).await.delete_policy(&scope(args)?).await?;
+            print(
+                cli,
+                json!({ "deleted": true }),
+                "policy deleted; the scope now restricts nothing (versions never repeat: a later put takes a new one)".to_string(),
+            );
+        }
         Command::Agent { action } => agent(cli, action).await?,
         Command::Consent { action } => consent(cli, action).await?,
         Command::Session { action } => session(cli, action).await?,
