@@ -27,8 +27,16 @@ fn predebit(prefix: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("--json prints JSON")
 }
 
-#[test]
-fn a_policy_deleted_and_put_again_through_the_cli_takes_a_version_never_used_before() {
+#[tokio::test]
+async fn a_policy_deleted_and_put_again_through_the_cli_takes_a_version_never_used_before() {
+    // A just-started DynamoDB Local can take longer than the CLI's 2 s timeout to answer its
+    // first request; the harness's client has no such timeout, so it warms the server up.
+    predebit_tests::dynamodb_client()
+        .await
+        .list_tables()
+        .send()
+        .await
+        .expect("DynamoDB Local answers");
     // GIVEN fresh tables and a global policy put twice
     let prefix = format!("cli{}", std::process::id());
     predebit(&prefix, &["tables", "create"]);
