@@ -26,7 +26,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         let expires_at = sent_expires_at(signed.valid_before);
         let outcome = self
             .store
-            .mark_sent(&session_id, &payment_id, &signed, expires_at, now)
+            .mark_sent(&session_id, &payment_id, &signed, expires_at, f.write(now))
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         match outcome {

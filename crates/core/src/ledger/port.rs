@@ -7,6 +7,17 @@ use crate::reason::ReasonCode;
 use crate::records::{PolicyVersions, SessionRecord};
 use crate::store::StoreError;
 
+/// Who asks for a write: the request (one Lambda invocation; the SDK's re-sends of it carry the
+/// same id) and its clock. The store recognises the same request, so a write applied once is
+/// never applied twice and its re-send answers as the first did.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    /// Unique per invocation (the Lambda request id).
+    pub request_id: &'a str,
+    /// Epoch seconds.
+    pub now: u64,
+}
+
 /// What `reserve` asks the store to do in one transaction.
 #[derive(Clone, Debug)]
 pub struct ReserveRequest {
@@ -22,6 +33,8 @@ pub struct ReserveRequest {
     pub agent_id: String,
     /// Epoch seconds.
     pub now: u64,
+    /// The request asking (also on the hold as `lastRequestId`).
+    pub request_id: String,
 }
 
 /// How `reserve` came out in the store.
@@ -76,7 +89,7 @@ pub trait LedgerStore {
         payment_id: &str,
         signed: &SignedRecord,
         hold_expires_at: u64,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// `from` (SENT, or PENDING when markSent never arrived: the hold is then marked
     /// `markSentMissing`) -> POSTED, only on the settlement's network: reserved to settled.
@@ -89,7 +102,7 @@ pub trait LedgerStore {
         amount_micros: Option<u64>,
         settlement: &SettlementRecord,
         from: HoldState,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// VOIDED -> POSTED (`late`): settled grows, taken from available where it can be and from
     /// overdraft for the rest.
@@ -97,7 +110,7 @@ pub trait LedgerStore {
         &self,
         hold: &Hold,
         settlement: &SettlementRecord,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// A failed settlement on a SENT (or PENDING) hold on `network`: recorded; the hold stays
     /// open.
@@ -107,7 +120,7 @@ pub trait LedgerStore {
         payment_id: &str,
         error: &str,
         network: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// PENDING -> VOIDED: reserved back to available (`amount_micros` as for [`Self::post`]).
     fn release(
@@ -116,7 +129,7 @@ pub trait LedgerStore {
         payment_id: &str,
         amount_micros: Option<u64>,
         reason: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// Open holds whose expiry has passed, from the open-holds index.
     fn due_holds(
@@ -128,7 +141,7 @@ pub trait LedgerStore {
     fn expire_hold(
         &self,
         hold: &Hold,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// A session and its holds, in one query.
     fn read_session(
@@ -145,6 +158,7 @@ pub trait LedgerStore {
     fn open_session(
         &self,
         session: &SessionRecord,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<OpenResult, StoreError>> + Send;
     /// Marks an OPEN session CLOSED. `None` when it does not exist; `(session, true)` when it was
     /// already closed (left as it was: the first reason stands).
@@ -152,6 +166,6 @@ pub trait LedgerStore {
         &self,
         session_id: &str,
         reason: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Option<(SessionRecord, bool)>, StoreError>> + Send;
 }

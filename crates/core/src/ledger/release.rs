@@ -36,7 +36,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 "must be SIGNING_FAILED, NOT_SENT, SIGNED_PAYLOAD_MISMATCH or CANCELLED",
             ));
         }
-        match self.store.release(&session_id, &payment_id, amount_hint, &reason, now).await.map_err(|e| unavailable(f.op, &e))? {
+        match self.store.release(&session_id, &payment_id, amount_hint, &reason, f.write(now)).await.map_err(|e| unavailable(f.op, &e))? {
             Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Voided)),
             Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
             Transition::NotApplied(Some(hold))
