@@ -41,7 +41,7 @@ ensure_venv() {
   fi
   echo "tools.sh: creating $VENV with moto[server]==$MOTO_VERSION" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   touch "$VENV/.predebit-moto-$MOTO_VERSION"
 }
 
@@ -52,7 +52,7 @@ ensure_sam() {
   fi
   echo "tools.sh: creating $venv with aws-sam-cli==$SAM_CLI_VERSION cfn-lint==$CFN_LINT_VERSION" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION"
   touch "$stamp"
 }
@@ -64,7 +64,7 @@ ensure_build() {
   fi
   echo "tools.sh: creating $venv with cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
   touch "$stamp"
 }
@@ -77,8 +77,8 @@ ensure_plugin() {
   fi
   echo "tools.sh: creating $venv from integrations/agentcore/requirements-dev.txt" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -e "$ROOT/integrations/agentcore"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT/integrations/agentcore"
   rm -f "$venv"/.predebit-*
   touch "$stamp"
 }
