@@ -31,10 +31,15 @@ validate:
 build:
 	scripts/build.sh
 
-## lint: formatting and clippy, warnings are errors
+## lint: formatting and clippy, warnings are errors; the plugin: ruff (lint and format) and mypy
+## (strict on predebit_agentcore), pinned in integrations/agentcore/requirements-dev.txt
+PLUGIN_PY := $(CURDIR)/.cache/venv-plugin/bin/python
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/tools.sh plugin
+	cd integrations/agentcore && export RUFF_CACHE_DIR=$(CURDIR)/.cache/ruff MYPY_CACHE_DIR=$(CURDIR)/.cache/mypy \
+	  && $(PLUGIN_PY) -m ruff check . && $(PLUGIN_PY) -m ruff format --check . && $(PLUGIN_PY) -m mypy
 
 ## bench: the pure decision path (criterion), verify and ledger throughput against DynamoDB Local
 bench: tools

@@ -6,7 +6,7 @@ stubbed; a ledger "outage" sends the chosen ops to a loopback port nothing liste
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -32,13 +32,13 @@ class Sleeps:
     """An injected sleep that records the backoff instead of waiting."""
 
     def __init__(self) -> None:
-        self.delays: List[float] = []
+        self.delays: list[float] = []
 
     def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
 
 
-def outage_harness(url: str, attempts: int = 3) -> "tuple[Harness, SwitchableLedger, Sleeps]":
+def outage_harness(url: str, attempts: int = 3) -> tuple[Harness, SwitchableLedger, Sleeps]:
     switch = SwitchableLedger(lambda_client(url))
     sleeps = Sleeps()
     h = make_harness(url, predebit_client=switch, ledger_attempts=attempts, sleep=sleeps)
@@ -52,7 +52,7 @@ def outage(ledger_url: str):
     h.stubber.deactivate()
 
 
-def signed_and_ready(h: Harness) -> "tuple[Dict[str, Any], str]":
+def signed_and_ready(h: Harness) -> tuple[dict[str, Any], str]:
     req = requirement_v1()
     pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
     h.stub_instrument()
@@ -101,9 +101,9 @@ def test_mark_sent_refused_by_the_ledger_is_not_sent_and_released(harness: Harne
     req, pid = signed_and_ready(harness)
     client = harness.plugin.predebit
     real_ledger = client.ledger
-    marks: List[Dict[str, Any]] = []
+    marks: list[dict[str, Any]] = []
 
-    def ledger(event: Dict[str, Any], attempts: Any = None) -> Dict[str, Any]:
+    def ledger(event: dict[str, Any], attempts: Any = None) -> dict[str, Any]:
         if event["op"] == "markSent":
             event = {**event, "signed": {**event["signed"], "value": "2000000"}}
             marks.append(event)
@@ -136,7 +136,7 @@ def test_mark_sent_refused_for_a_mcp_call_takes_the_header_out_of_parameters(har
     client = harness.plugin.predebit
     real_ledger = client.ledger
 
-    def ledger(event: Dict[str, Any], attempts: Any = None) -> Dict[str, Any]:
+    def ledger(event: dict[str, Any], attempts: Any = None) -> dict[str, Any]:
         if event["op"] == "markSent":
             event = {**event, "signed": {**event["signed"], "to": "0x000000000000000000000000000000000000bEEF"}}
         return real_ledger(event, attempts)
@@ -160,7 +160,7 @@ def test_signed_payment_whose_header_is_never_applied_is_released_as_not_sent(ha
     req, pid = signed_and_ready(harness)
     use = tool_use()
     use["input"]["headers"] = "Accept: application/json"
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     # WHEN the 402 is handled
     event = harness.after_tool_call(use, state, result_402(req))
     # THEN ProcessPayment signed, the SDK did not retry, and the hold was released as never sent
@@ -254,7 +254,7 @@ def test_release_is_retried_until_the_ledger_answers(outage):
     h.stub_instrument()
     h.stub_signature(req, pid, eip3009_payload(value="2000000"))
     switch.unreachable, switch.fail_next = {"release"}, 1
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     h.after_tool_call(tool_use(), state, result_402(req))
     # THEN the second try releases it
     assert switch.calls.count("release") == 2
@@ -267,7 +267,7 @@ def test_release_is_retried_until_the_ledger_answers(outage):
 # ---- MCP Gateway: 402 in structuredContent, settlement header in the paid result --------------
 
 
-def mcp_tool_use() -> Dict[str, Any]:
+def mcp_tool_use() -> dict[str, Any]:
     return {
         "toolUseId": TOOL_USE_ID,
         "name": "fetch_weather",
@@ -275,12 +275,12 @@ def mcp_tool_use() -> Dict[str, Any]:
     }
 
 
-def mcp_result_402(requirement: Dict[str, Any]) -> Dict[str, Any]:
+def mcp_result_402(requirement: dict[str, Any]) -> dict[str, Any]:
     required = {"x402Version": 1, "error": "X-PAYMENT header is required", "accepts": [requirement]}
     return {"status": "success", "content": [{"text": "Payment required"}], "structuredContent": required}
 
 
-def mcp_results_paid(settlement: str) -> List[Dict[str, Any]]:
+def mcp_results_paid(settlement: str) -> list[dict[str, Any]]:
     body = {"forecast": "sunny"}
     return [
         # the merchant's response headers carried inside structuredContent

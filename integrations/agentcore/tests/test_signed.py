@@ -25,7 +25,12 @@ def test_eip3009_vector_decodes_to_the_normalised_terms():
     v = vector("v1_x_payment_eip3009.json")
     terms = decode_evm_payload(v["input"]["payload"])
     auth = v["expected"]["payload"]["authorization"]
-    assert (terms.kind, terms.to, terms.value, terms.valid_before) == ("eip3009", auth["to"], auth["value"], int(auth["validBefore"]))
+    assert (terms.kind, terms.to, terms.value, terms.valid_before) == (
+        "eip3009",
+        auth["to"],
+        auth["value"],
+        int(auth["validBefore"]),
+    )
 
 
 def test_permit2_vector_decodes_hex_amount_and_shifts_the_deadline():
@@ -40,7 +45,14 @@ def test_permit2_vector_decodes_hex_amount_and_shifts_the_deadline():
 
 
 def approved(terms, **overrides):
-    args = dict(pay_to=terms.to.lower(), amount_atomic=terms.value, asset=terms.asset, max_timeout_seconds=60, now=terms.valid_before - 30, slack_seconds=30)
+    args = dict(
+        pay_to=terms.to.lower(),
+        amount_atomic=terms.value,
+        asset=terms.asset,
+        max_timeout_seconds=60,
+        now=terms.valid_before - 30,
+        slack_seconds=30,
+    )
     args.update(overrides)
     check_against_approved(terms, **args)
 
@@ -65,5 +77,5 @@ def test_matching_permit2_terms_pass_and_each_difference_is_named():
 def test_numeric_signed_value_is_refused_as_the_cli_does():
     payload = vector("v1_x_payment_eip3009.json")["input"]["payload"]
     payload["authorization"]["value"] = 10000
-    with pytest.raises(SignedPayloadError, match="payload.authorization.value"):
+    with pytest.raises(SignedPayloadError, match=r"payload\.authorization\.value"):
         decode_evm_payload(payload)

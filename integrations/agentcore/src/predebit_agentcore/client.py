@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotocoreConfig
@@ -39,8 +40,8 @@ class PredebitConfig:
     agent_id: str
     verify_function: str = "predebit-verify"
     ledger_function: str = "predebit-ledger"
-    region: Optional[str] = None
-    endpoint_url: Optional[str] = None
+    region: str | None = None
+    endpoint_url: str | None = None
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     lambda_client: Any = None
@@ -67,7 +68,7 @@ class PredebitClient:
         )
         self.final_failures = 0  # ledger calls given up after every retry (logged, counted)
 
-    def _invoke(self, function: str, event: dict) -> dict:
+    def _invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self.lambda_client.invoke(
                 FunctionName=function,
@@ -87,7 +88,7 @@ class PredebitClient:
             raise PredebitUnavailable(f"{event.get('op', 'verify')}: response is not a JSON object")
         return body
 
-    def verify(self, event: dict) -> dict:
+    def verify(self, event: dict[str, Any]) -> dict[str, Any]:
         """One verify call (read-only, so one retry on a transport failure)."""
         try:
             return self._invoke(self.config.verify_function, event)
@@ -95,7 +96,7 @@ class PredebitClient:
             self.config.sleep(self.config.backoff_base_seconds)
             return self._invoke(self.config.verify_function, event)
 
-    def ledger(self, event: dict, attempts: Optional[int] = None) -> dict:
+    def ledger(self, event: dict[str, Any], attempts: int | None = None) -> dict[str, Any]:
         """A ledger op, retried with exponential backoff while unreachable or conflicting.
 
         Every op is idempotent by paymentId, so a retry after a lost response replays it.
@@ -103,7 +104,7 @@ class PredebitClient:
         """
         attempts = attempts or self.config.ledger_attempts
         delay = self.config.backoff_base_seconds
-        last: Optional[Exception] = None
+        last: Exception | None = None
         for attempt in range(1, attempts + 1):
             try:
                 body = self._invoke(self.config.ledger_function, event)

@@ -19,14 +19,16 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any
 
 from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPluginConfig
 from bedrock_agentcore.payments.integrations.handlers import get_payment_handler
 from bedrock_agentcore.payments.integrations.strands import AgentCorePaymentsPlugin
 from bedrock_agentcore.payments.manager import PaymentError, PaymentManager
+from strands import Agent
 from strands.hooks import AfterToolCallEvent
 from strands.plugins import hook
 
@@ -55,13 +57,13 @@ class Hold:
     payment_id: str
     payment_session_id: str
     tool_use_id: str
-    amount_micros: Optional[int]
+    amount_micros: int | None
     pay_to: str
     amount_atomic: str
     network: str
-    asset: Optional[str]
-    verification_id: Optional[str]
-    signed: Optional[dict] = None
+    asset: str | None
+    verification_id: str | None
+    signed: dict[str, Any] | None = None
 
 
 @dataclass
@@ -70,19 +72,19 @@ class _ToolCall:
 
     tool_use_id: str
     tool_name: str
-    invocation_state: Dict[str, Any]
-    resource: Optional[str] = None
-    signed_hold: Optional[Hold] = None
+    invocation_state: dict[str, Any]
+    resource: str | None = None
+    signed_hold: Hold | None = None
 
     def attempt(self) -> int:
         # The SDK counts signing attempts per tool call before it calls generate_payment_header.
         return max(1, int(self.invocation_state.get(f"payment_retry_count_{self.tool_use_id}", 1)))
 
 
-_CALL: ContextVar[Optional[_ToolCall]] = ContextVar("predebit_tool_call", default=None)
+_CALL: ContextVar[_ToolCall | None] = ContextVar("predebit_tool_call", default=None)
 
 
-def _v2_resource_url(payment_required_request: Dict[str, Any]) -> Optional[str]:
+def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
     """The top-level resource URL of a v2 PAYMENT-REQUIRED header, if there is one."""
     headers = payment_required_request.get("headers") or {}
     for key, value in headers.items():
@@ -92,14 +94,15 @@ def _v2_resource_url(payment_required_request: Dict[str, Any]) -> Optional[str]:
             except (ValueError, binascii.Error):
                 return None
             resource = decoded.get("resource") if isinstance(decoded, dict) else None
-            if isinstance(resource, dict) and isinstance(resource.get("url"), str):
-                return resource["url"]
+            url = resource.get("url") if isinstance(resource, dict) else None
+            if isinstance(url, str):
+                return url
             if isinstance(resource, str):
                 return resource
     return None
 
 
-def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> Optional[str]:
+def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> str | None:
     """The ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` value in a tool result, if any."""
     headers = get_payment_handler(tool_name, tool_input if isinstance(tool_input, dict) else {}).extract_headers(result)
     if headers is None and isinstance(result, dict):
@@ -144,12 +147,12 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         self.predebit_config = predebit
         self.predebit = PredebitClient(predebit)
         self._lock = threading.Lock()
-        self.holds: Dict[str, Hold] = {}  # paymentId -> hold not yet POSTED or VOIDED by this plugin
-        self._awaiting_settlement: Dict[str, str] = {}  # toolUseId -> paymentId sent with the retry
+        self.holds: dict[str, Hold] = {}  # paymentId -> hold not yet POSTED or VOIDED by this plugin
+        self._awaiting_settlement: dict[str, str] = {}  # toolUseId -> paymentId sent with the retry
 
     # ---- wiring -------------------------------------------------------------------------
 
-    def init_agent(self, agent) -> None:
+    def init_agent(self, agent: Agent) -> None:
         super().init_agent(agent)
         assert self.payment_manager is not None
         self.guard(self.payment_manager)
@@ -158,11 +161,11 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         """Wraps ``process_payment`` and ``generate_payment_header`` on this manager instance."""
         if getattr(manager, "_predebit_guarded", False):
             return
-        original_process: Callable[..., Dict[str, Any]] = manager.process_payment
-        original_generate: Callable[..., Dict[str, str]] = manager.generate_payment_header
+        original_process: Callable[..., dict[str, Any]] = manager.process_payment
+        original_generate: Callable[..., dict[str, str]] = manager.generate_payment_header
 
         @functools.wraps(original_process)
-        def process_payment(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+        def process_payment(*args: Any, **kwargs: Any) -> dict[str, Any]:
             try:
                 return self._guarded_process_payment(original_process, *args, **kwargs)
             except PaymentError:
@@ -172,7 +175,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
 
         @functools.wraps(original_generate)
-        def generate_payment_header(*args: Any, **kwargs: Any) -> Dict[str, str]:
+        def generate_payment_header(*args: Any, **kwargs: Any) -> dict[str, str]:
             call = _CALL.get()
             request = kwargs.get("payment_required_request")
             if call is not None and isinstance(request, dict):
@@ -185,7 +188,9 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     # ---- hooks --------------------------------------------------------------------------
 
-    @hook
+    # strands types @hook for plain callbacks (event) -> None; on a method, as in the SDK's own
+    # plugin, the callback is bound when the plugin registers it.
+    @hook  # type: ignore[call-overload]
     def after_tool_call(self, event: AfterToolCallEvent) -> None:
         """Commits the settlement of a paid retry, then lets the SDK handle a 402 under predebit."""
         tool_use_id = event.tool_use.get("toolUseId", "unknown")
@@ -227,15 +232,15 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     def _guarded_process_payment(
         self,
-        original: Callable[..., Dict[str, Any]],
+        original: Callable[..., dict[str, Any]],
         payment_session_id: str,
         payment_instrument_id: str,
         payment_type: str,
-        payment_input: Dict[str, Any],
-        user_id: Optional[str] = None,
-        client_token: Optional[str] = None,
-        payment_connector_id: Optional[str] = None,
-    ) -> Dict[str, Any]:
+        payment_input: dict[str, Any],
+        user_id: str | None = None,
+        client_token: str | None = None,
+        payment_connector_id: str | None = None,
+    ) -> dict[str, Any]:
         call = _CALL.get()
         x402 = payment_input.get("cryptoX402") if isinstance(payment_input, dict) else None
         if payment_type != "CRYPTO_X402" or not isinstance(x402, dict):
@@ -261,7 +266,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         except (TypeError, ValueError):
             x402_version = 0
 
-        event: Dict[str, Any] = {
+        event: dict[str, Any] = {
             "version": "1",
             "paymentId": pid,
             "paymentType": payment_type,
@@ -302,7 +307,9 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         except PredebitUnavailable as e:
             raise PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=verification_id) from e
         if not reserved.get("ok"):
-            raise PredebitDeclined(reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id)
+            raise PredebitDeclined(
+                reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id
+            )
         held = reserved.get("hold") or {}
         state = held.get("state")
         if state not in ("PENDING", "SENT"):
@@ -370,7 +377,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 raise refused
         return result
 
-    def _mark_sent(self, hold: Hold) -> Optional[PredebitDeclined]:
+    def _mark_sent(self, hold: Hold) -> PredebitDeclined | None:
         """PENDING -> SENT with the signed terms; the decline to raise if the ledger refuses or is unreachable."""
         try:
             marked = self.predebit.ledger(
@@ -393,7 +400,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     def _release(self, hold: Hold, reason: str) -> None:
         """PENDING -> VOIDED for a payment never sent (retried; a final failure is logged and counted)."""
-        event: Dict[str, Any] = {
+        event: dict[str, Any] = {
             "version": "1",
             "op": "release",
             "paymentSessionId": hold.payment_session_id,
@@ -436,7 +443,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         if settlement is None:
             logger.warning("predebit hold %s: no settlement header after the paid retry; it stays SENT", sent_id)
             return
-        commit: Dict[str, Any] = {
+        commit: dict[str, Any] = {
             "version": "1",
             "op": "commit",
             "paymentSessionId": hold.payment_session_id,

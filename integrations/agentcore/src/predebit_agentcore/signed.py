@@ -10,8 +10,9 @@ decoded: the plugin declines Solana payments before anything is signed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 # x402's Permit2 proxy (x402ExactPermit2Proxy), the only spender an `exact` Permit2 payment may name.
 X402_PERMIT2_PROXY = "0x4020615294c913F045dc10f0a5cdEbd86c280001"
@@ -33,12 +34,17 @@ class SignedTerms:
     to: str
     value: str
     valid_before: int
-    asset: Optional[str] = None
-    spender: Optional[str] = None
+    asset: str | None = None
+    spender: str | None = None
 
-    def for_mark_sent(self, network: str, asset: Optional[str]) -> dict:
+    def for_mark_sent(self, network: str, asset: str | None) -> dict[str, Any]:
         """The ledger's markSent ``signed`` object."""
-        signed: dict = {"to": self.to, "value": self.value, "network": network, "validBefore": self.valid_before}
+        signed: dict[str, Any] = {
+            "to": self.to,
+            "value": self.value,
+            "network": network,
+            "validBefore": self.valid_before,
+        }
         if self.asset or asset:
             signed["asset"] = self.asset or asset
         return signed
@@ -111,7 +117,7 @@ def check_against_approved(
     *,
     pay_to: str,
     amount_atomic: str,
-    asset: Optional[str],
+    asset: str | None,
     max_timeout_seconds: int,
     now: int,
     slack_seconds: int,
