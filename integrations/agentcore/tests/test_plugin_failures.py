@@ -5,6 +5,8 @@ stubbed; a ledger "outage" sends the chosen ops to a loopback port nothing liste
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from typing import Any
 
@@ -314,3 +316,146 @@ def test_mcp_settlement_header_is_committed(harness: Harness, shape: int):
     assert harness.hold(pid)["state"] == "POSTED"
     assert harness.session()["settled"] == "1.00"
     assert pid not in harness.plugin.holds
+
+
+# ---- the post-sign check: what ProcessPayment returned, then the header built from it ---------
+
+
+def assert_mismatch_not_sent(h: Harness, use: dict[str, Any], state: dict[str, Any], event: Any, pid: str) -> str:
+    h.stubber.assert_no_pending_responses()
+    assert event.retry is False
+    assert "X-PAYMENT" not in use["input"].get("headers", {})
+    assert f"payment_signed_{TOOL_USE_ID}" not in state
+    hold = h.hold(pid)
+    assert (hold["state"], hold["voidReason"]) == ("VOIDED", "SIGNED_PAYLOAD_MISMATCH")
+    assert h.session()["reserved"] == "0.00"
+    failure = state[f"payment_failure_{TOOL_USE_ID}"]
+    assert (failure["exceptionType"], failure["reasonCode"]) == ("PredebitDeclined", "SIGNED_PAYLOAD_MISMATCH")
+    return str(failure["predebitMessage"])
+
+
+def test_signed_payload_with_both_authorizations_is_not_sent(harness: Harness):
+    # GIVEN ProcessPayment returns an EIP-3009 authorization and a Permit2 one side by side
+    req = requirement_v1()
+    pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
+    payload = eip3009_payload()
+    payload["permit2Authorization"] = {"spender": "0x402085c248EeA27D92E8b30b2C58ed07f9E20001"}
+    harness.stub_instrument()
+    harness.stub_signature(req, pid, payload)
+    use, state = tool_use(), {}
+    # WHEN the 402 is handled
+    event = harness.after_tool_call(use, state, result_402(req))
+    # THEN it is refused before the header is built, and the hold is released
+    message = assert_mismatch_not_sent(harness, use, state, event, pid)
+    assert "both authorization" in message
+
+
+def test_header_naming_another_network_than_the_approved_one_is_never_applied(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN the SDK's header encoder names Base Sepolia while predebit approved Base
+    manager = harness.plugin.payment_manager
+    assert manager is not None
+    real_build = manager._build_payment_header
+
+    def build(version: int, x402_payload: Any, accept: dict[str, Any], proof: Any) -> dict[str, str]:
+        return real_build(version, x402_payload, {**accept, "network": "base-sepolia"}, proof)
+
+    monkeypatch.setattr(manager, "_build_payment_header", build)
+    req = requirement_v1()
+    pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
+    harness.stub_instrument()
+    harness.stub_signature(req, pid, eip3009_payload())
+    use, state = tool_use(), {}
+    # WHEN the 402 is handled
+    event = harness.after_tool_call(use, state, result_402(req))
+    # THEN the header is never applied, the hold is released, and the message names the field only
+    message = assert_mismatch_not_sent(harness, use, state, event, pid)
+    assert "network" in message and "base-sepolia" not in message
+
+
+def test_header_carrying_another_payload_than_the_one_checked_is_never_applied(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN the header encoder swaps the recipient after ProcessPayment's payload passed the check
+    manager = harness.plugin.payment_manager
+    assert manager is not None
+    real_build = manager._build_payment_header
+
+    def build(version: int, x402_payload: Any, accept: dict[str, Any], proof: Any) -> dict[str, str]:
+        swapped = {"payload": {**proof["payload"], "authorization": {**proof["payload"]["authorization"]}}}
+        swapped["payload"]["authorization"]["to"] = "0x000000000000000000000000000000000000bEEF"
+        return real_build(version, x402_payload, accept, swapped)
+
+    monkeypatch.setattr(manager, "_build_payment_header", build)
+    req = requirement_v1()
+    pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
+    harness.stub_instrument()
+    harness.stub_signature(req, pid, eip3009_payload())
+    use, state = tool_use(), {}
+    event = harness.after_tool_call(use, state, result_402(req))
+    message = assert_mismatch_not_sent(harness, use, state, event, pid)
+    assert "header.payload" in message
+
+
+def test_permit2_to_the_pre_audit_proxy_is_refused_unless_configured(ledger_url: str):
+    # GIVEN a v2 Permit2 payment whose spender is @x402/evm's old x402ExactPermit2Proxy
+    import time
+
+    old_proxy = "0x4020615294c913F045dc10f0a5cdEbd86c280001"
+    usdc_sepolia = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+    req = {
+        "scheme": "exact",
+        "network": "eip155:84532",
+        "amount": "1000000",
+        "asset": usdc_sepolia,
+        "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "maxTimeoutSeconds": 60,
+        "extra": {"name": "USDC", "version": "2", "assetTransferMethod": "permit2"},
+    }
+    header = base64.b64encode(
+        json.dumps(
+            {"x402Version": 2, "resource": {"url": "https://api.weather.example/v2/forecast"}, "accepts": [req]}
+        ).encode()
+    ).decode()
+    result = {
+        "status": "success",
+        "content": [
+            {
+                "text": "PAYMENT_REQUIRED: "
+                + json.dumps({"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}})
+            }
+        ],
+    }
+
+    def signed() -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "signature": "0x" + "ab" * 65,
+            "permit2Authorization": {
+                "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66",
+                "permitted": {"token": usdc_sepolia, "amount": "1000000"},
+                "spender": old_proxy,
+                "nonce": "1234",
+                "deadline": str(now + 50),
+                "witness": {"to": req["payTo"], "validAfter": "0"},
+            },
+        }
+
+    for proxies, expected in [(None, False), ((old_proxy,), True)]:
+        h = make_harness(ledger_url)
+        if proxies is not None:
+            h.plugin.predebit_config.permit2_proxies = proxies
+        pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
+        h.stub_instrument()
+        h.stub_signature(req, pid, signed(), version="2")
+        use, state = tool_use(), {}
+        # WHEN the 402 is handled
+        event = h.after_tool_call(use, state, result)
+        # THEN the default refuses the spender; a configuration naming it sends the payment
+        assert event.retry is expected
+        if expected:
+            assert h.hold(pid)["state"] == "SENT"
+        else:
+            assert "spender" in assert_mismatch_not_sent(h, use, state, event, pid)
+        h.stubber.deactivate()

@@ -259,7 +259,7 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
     # GIVEN a v2 402 (PAYMENT-REQUIRED header) for 1.00 USDC on Base Sepolia, paid through Permit2
     import time
 
-    from predebit_agentcore.signed import X402_PERMIT2_PROXY
+    from predebit_agentcore.signed import X402_EXACT_PERMIT2_PROXY
 
     usdc_sepolia = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
     req = {
@@ -282,7 +282,7 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
         "permit2Authorization": {
             "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66",
             "permitted": {"token": usdc_sepolia, "amount": "1000000"},
-            "spender": X402_PERMIT2_PROXY,
+            "spender": X402_EXACT_PERMIT2_PROXY,
             "nonce": "1234",
             "deadline": str(now + 50),
             "witness": {"to": PAY_TO, "validAfter": str(now - 10), "extra": {}},

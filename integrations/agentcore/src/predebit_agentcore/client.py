@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config as BotocoreConfig
 
 from .errors import PredebitUnavailable
+from .signed import DEFAULT_PERMIT2_PROXIES
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ class PredebitConfig:
         ledger_attempts: tries for markSent, commit and release (exponential backoff).
         backoff_base_seconds: first backoff delay, doubled each try.
         valid_before_slack_seconds: clock slack allowed over the requirement's maxTimeoutSeconds.
+        permit2_proxies: the spenders a signed Permit2 payment may name (EVM addresses, compared
+            case-insensitively); default: x402's current x402ExactPermit2Proxy,
+            ``0x402085c248EeA27D92E8b30b2C58ed07f9E20001``. Any other spender is refused as
+            SIGNED_PAYLOAD_MISMATCH before the payment leaves the process.
     """
 
     agent_id: str
@@ -48,6 +53,7 @@ class PredebitConfig:
     ledger_attempts: int = 5
     backoff_base_seconds: float = 0.2
     valid_before_slack_seconds: int = 30
+    permit2_proxies: tuple[str, ...] = DEFAULT_PERMIT2_PROXIES
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 

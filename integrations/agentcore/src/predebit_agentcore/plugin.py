@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +42,19 @@ from .errors import (
     PredebitUnavailable,
 )
 from .payment_id import payment_id
-from .signed import SignedPayloadError, check_against_approved, decode_evm_payload
+from .signed import (
+    Approved,
+    PaymentClaims,
+    SignedPayloadError,
+    SignedTerms,
+    check_against_approved,
+    check_claims,
+    check_header_payload,
+    decode_evm_payload,
+    decode_payment_header,
+    mark_sent_terms,
+    payment_claims,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +93,26 @@ class _ToolCall:
         return max(1, int(self.invocation_state.get(f"payment_retry_count_{self.tool_use_id}", 1)))
 
 
+@dataclass(frozen=True)
+class _Signed:
+    """A signature ProcessPayment returned and the plugin checked, awaiting the header check."""
+
+    hold: Hold
+    terms: SignedTerms
+    payload: Mapping[str, Any]
+    approved: Approved
+    x402_version: int
+
+
+@dataclass
+class _Signing:
+    """One generate_payment_header call: the signature its process_payment produced, if any."""
+
+    signed: _Signed | None = None
+
+
 _CALL: ContextVar[_ToolCall | None] = ContextVar("predebit_tool_call", default=None)
+_SIGNING: ContextVar[_Signing | None] = ContextVar("predebit_signing", default=None)
 
 
 def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
@@ -100,6 +131,22 @@ def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
             if isinstance(resource, str):
                 return resource
     return None
+
+
+def _check_header(header: dict[str, str], signed: _Signed) -> PaymentClaims:
+    """Decodes the payment header the SDK built and checks it against what was signed and approved."""
+    decoded = decode_payment_header(header, signed.x402_version)
+    return check_header_payload(decoded, signed.payload, signed.terms, signed.approved, signed.x402_version)
+
+
+def _mismatch(error: Exception, verification_id: str | None) -> PredebitDeclined:
+    """The decline for a signed payment that differs from the approved one (never sent)."""
+    problem = str(error) if isinstance(error, SignedPayloadError) else "the signed payload is missing or malformed"
+    return PredebitDeclined(
+        SIGNED_PAYLOAD_MISMATCH,
+        f"The signed payment differs from the approved one ({problem}); it was not sent.",
+        verification_id,
+    )
 
 
 def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> str | None:
@@ -180,7 +227,27 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             request = kwargs.get("payment_required_request")
             if call is not None and isinstance(request, dict):
                 call.resource = _v2_resource_url(request)
-            return original_generate(*args, **kwargs)
+            signing = _Signing()
+            token = _SIGNING.set(signing)
+            try:
+                header = original_generate(*args, **kwargs)
+            except BaseException:
+                if signing.signed is not None:  # signed, but no header was built: never sent
+                    self._release(signing.signed.hold, "NOT_SENT")
+                raise
+            finally:
+                _SIGNING.reset(token)
+            if signing.signed is None:
+                return header  # nothing was signed under predebit (the wrapper declined first)
+            try:
+                self._after_header(signing.signed, header, call)
+            except PaymentError:
+                raise
+            except Exception as e:  # fail closed: the header is never returned
+                logger.error("predebit header check failed unexpectedly: %s", type(e).__name__)
+                self._release(signing.signed.hold, "NOT_SENT")
+                raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
+            return header
 
         manager.process_payment = process_payment  # type: ignore[method-assign]
         manager.generate_payment_header = generate_payment_header  # type: ignore[method-assign]
@@ -347,35 +414,64 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 raise
             raise PaymentError(f"ProcessPayment failed ({type(e).__name__}); the predebit hold was released") from e
 
+        approved = Approved(
+            pay_to=hold.pay_to,
+            amount_atomic=hold.amount_atomic,
+            network=hold.network,
+            asset=hold.asset,
+            max_timeout_seconds=int(requirement.get("maxTimeoutSeconds") or 0),
+        )
         try:
-            terms = decode_evm_payload(result["paymentOutput"]["cryptoX402"]["payload"])
+            signed_payload = result["paymentOutput"]["cryptoX402"]["payload"]
+            terms = decode_evm_payload(signed_payload)
             check_against_approved(
                 terms,
-                pay_to=hold.pay_to,
-                amount_atomic=hold.amount_atomic,
-                asset=hold.asset,
-                max_timeout_seconds=int(requirement.get("maxTimeoutSeconds") or 0),
+                approved,
                 now=int(time.time()),
                 slack_seconds=self.predebit_config.valid_before_slack_seconds,
+                permit2_proxies=tuple(self.predebit_config.permit2_proxies),
             )
+            # In the SDK's shape the scheme payload names no network or token (the header does,
+            # checked in _after_header); should ProcessPayment ever name them here, they must match.
+            claims = payment_claims(signed_payload, "payload")
+            check_claims(claims, approved, "payload")
         except (SignedPayloadError, KeyError, TypeError, ValueError) as e:
             self._release(hold, "SIGNED_PAYLOAD_MISMATCH")
-            problem = str(e) if isinstance(e, SignedPayloadError) else "the signed payload is missing or malformed"
-            raise PredebitDeclined(
-                SIGNED_PAYLOAD_MISMATCH,
-                f"The signed payment differs from the approved one ({problem}); it was not sent.",
-                verification_id,
-            ) from e
-        hold.signed = terms.for_mark_sent(hold.network, hold.asset)
+            raise _mismatch(e, verification_id) from e
+
+        signing = _SIGNING.get()
+        if signing is not None:
+            # Inside generate_payment_header: the header it builds is checked before markSent.
+            signing.signed = _Signed(hold, terms, signed_payload, approved, x402_version)
+            return result
+        # Called directly, outside generate_payment_header: the caller builds and sends the header
+        # itself, so markSent now. The network is the one ProcessPayment was asked to sign for
+        # (an EIP-3009 payload names none); the ledger maps a v1 name to its CAIP-2 id.
+        hold.signed = mark_sent_terms(terms, claims.network or str(requirement.get("network")), claims.asset)
+        refused = self._mark_sent(hold)
+        if refused is not None:
+            self._release(hold, "NOT_SENT")
+            raise refused
+        return result
+
+    def _after_header(self, signed: _Signed, header: dict[str, str], call: _ToolCall | None) -> None:
+        """Checks the header the SDK built from the signature; then markSent (now, or once applied)."""
+        hold = signed.hold
+        try:
+            claims = _check_header(header, signed)
+        except SignedPayloadError as e:
+            self._release(hold, "SIGNED_PAYLOAD_MISMATCH")
+            raise _mismatch(e, hold.verification_id) from e
+        assert claims.network is not None  # _check_header refuses a header that names none
+        hold.signed = mark_sent_terms(signed.terms, claims.network, claims.asset)
         if call is not None:
             call.signed_hold = hold  # markSent once the SDK has applied the header
-        else:
-            # Called directly, outside the SDK's hook: the caller sends what it gets back.
-            refused = self._mark_sent(hold)
-            if refused is not None:
-                self._release(hold, "NOT_SENT")
-                raise refused
-        return result
+            return
+        # generate_payment_header called directly: the caller sends what it gets back.
+        refused = self._mark_sent(hold)
+        if refused is not None:
+            self._release(hold, "NOT_SENT")
+            raise refused
 
     def _mark_sent(self, hold: Hold) -> PredebitDeclined | None:
         """PENDING -> SENT with the signed terms; the decline to raise if the ledger refuses or is unreachable."""
