@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 PAYMENT_HEADER_NAMES = ("X-PAYMENT", "PAYMENT-SIGNATURE")
 SETTLEMENT_HEADER_NAMES = ("payment-response", "x-payment-response")
+# x402's MCP transport: the settlement response rides in the tool result's _meta under this key.
+MCP_PAYMENT_RESPONSE_META_KEY = "x402/payment-response"
+MCP_RESULT_FIELDS = ("_meta", "metadata", "structuredContent", "isError")
 
 
 @dataclass
@@ -149,18 +152,40 @@ def _mismatch(error: Exception, verification_id: str | None) -> PredebitDeclined
     )
 
 
-def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> str | None:
-    """The ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` value in a tool result, if any."""
+def _mcp_meta(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """An MCP tool result's ``_meta``: Strands' MCP client hands it on as the tool result's
+    ``metadata`` (``MCPClient._handle_tool_result``); a raw MCP ``CallToolResult`` keeps ``_meta``."""
+    for key in ("_meta", "metadata"):
+        meta = result.get(key)
+        if isinstance(meta, Mapping):
+            return meta
+    return None
+
+
+def _is_mcp_result(result: Any, tool_input: Any) -> bool:
+    """Whether a tool result is an MCP one: an MCP Gateway call, or a result carrying MCP fields."""
+    if isinstance(tool_input, Mapping) and "toolName" in tool_input and "parameters" in tool_input:
+        return True  # the SDK's MCPRequestPaymentHandler shape
+    return isinstance(result, Mapping) and any(k in result for k in MCP_RESULT_FIELDS)
+
+
+def find_settlement(result: Any, tool_name: str, tool_input: Any) -> str | dict[str, Any] | None:
+    """The merchant's settlement in a paid retry's tool result, in a form the ledger's commit takes.
+
+    MCP (x402 ``specs/transports-v2/mcp.md``): only ``_meta["x402/payment-response"]``, a
+    SettlementResponse object (a JSON or base64 string is passed on as a string). Nothing else in an
+    MCP result counts: ``structuredContent`` and ``content`` are the tool's output, not the transport's.
+    HTTP tools: the ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` header value.
+    """
+    if _is_mcp_result(result, tool_input):
+        meta = _mcp_meta(result) if isinstance(result, Mapping) else None
+        value = meta.get(MCP_PAYMENT_RESPONSE_META_KEY) if meta is not None else None
+        if isinstance(value, Mapping):
+            return dict(value)
+        if isinstance(value, str) and value:
+            return value
+        return None
     headers = get_payment_handler(tool_name, tool_input if isinstance(tool_input, dict) else {}).extract_headers(result)
-    if headers is None and isinstance(result, dict):
-        # An MCP Gateway result: the upstream response headers next to structuredContent, or
-        # carried inside it ({"statusCode", "headers", "body"}).
-        structured = result.get("structuredContent")
-        inner = structured.get("headers") if isinstance(structured, dict) else None
-        for candidate in (result.get("responseHeaders"), inner):
-            if isinstance(candidate, dict) and any(str(k).lower() in SETTLEMENT_HEADER_NAMES for k in candidate):
-                headers = candidate
-                break
     if headers is None and isinstance(result, dict):
         # The plugin's http_request returns {"statusCode", "headers", "body"} as JSON text.
         for block in result.get("content") or []:
@@ -535,9 +560,9 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             hold = self.holds.get(sent_id)
         if hold is None:
             return
-        settlement = find_settlement_header(event.result, event.tool_use.get("name", ""), event.tool_use.get("input"))
+        settlement = find_settlement(event.result, event.tool_use.get("name", ""), event.tool_use.get("input"))
         if settlement is None:
-            logger.warning("predebit hold %s: no settlement header after the paid retry; it stays SENT", sent_id)
+            logger.warning("predebit hold %s: no settlement in the paid retry's result; it stays SENT", sent_id)
             return
         commit: dict[str, Any] = {
             "version": "1",
