@@ -1,24 +1,18 @@
-//! RFC 8785 JSON Canonicalization Scheme (JCS), restricted to the JSON predebit writes.
+//! RFC 8785 JSON Canonicalization Scheme (JCS), by `serde_json_canonicalizer`.
 //!
 //! The audit record is hashed and MACed over its canonical form, so anyone holding the record can
 //! recompute both with any JCS implementation. Canonical form: no whitespace, object members
 //! sorted by the UTF-16 code units of their names, strings with only `"`, `\` and control
-//! characters escaped, and numbers in their shortest form.
+//! characters escaped, and numbers as ECMAScript prints the IEEE 754 double.
 //!
-//! Numbers are the one restriction. JCS prints every number as an IEEE 754 double formatted by
-//! ECMAScript's `Number.prototype.toString`; reproducing that exactly needs a shortest-round-trip
-//! float printer, and a float in an audit record would be a bug anyway: money is integer
-//! micro-USD and atomic amounts are decimal strings (DESIGN.md, "Amounts"). So non-integer
-//! numbers are refused with [`CanonicalError::NonIntegerNumber`] rather than approximated.
-//!
-//! Integers are printed exactly in decimal over the whole `i64`/`u64` range. For magnitudes up to
-//! 2^53 this is what every JCS implementation prints; above it, a double-based implementation
-//! would round while predebit keeps every digit, so an auditor recomputing hashes of such a
-//! record must parse integers exactly (serde_json, Python's `json` and Go's `json.Number` do).
+//! One restriction is predebit's own: non-integer numbers are refused with
+//! [`CanonicalError::NonIntegerNumber`], because a float in a record would be a bug: money is
+//! integer micro-USD and atomic amounts are decimal strings (DESIGN.md, "Amounts"). Integers are
+//! canonicalized as JCS says, through a double: exact up to 2^53, and above it the digits
+//! ECMAScript prints (so `u64::MAX` is `18446744073709552000`), which is what every other JCS
+//! implementation computes too.
 
-use std::fmt::Write as _;
-
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 /// Why a JSON value has no canonical form here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,80 +24,21 @@ pub enum CanonicalError {
 
 /// The RFC 8785 canonical form of `v`; refuses non-integer numbers.
 pub fn canonicalize(v: &Value) -> Result<String, CanonicalError> {
-    let mut out = String::new();
-    write_value(&mut out, v)?;
-    Ok(out)
+    if let Some(n) = first_non_integer(v) {
+        return Err(CanonicalError::NonIntegerNumber(n));
+    }
+    Ok(serde_json_canonicalizer::to_string(v)
+        .expect("a serde_json Value without floats always canonicalizes"))
 }
 
-fn write_value(out: &mut String, v: &Value) -> Result<(), CanonicalError> {
+/// The first number that is not an `i64` or `u64`, as written.
+fn first_non_integer(v: &Value) -> Option<String> {
     match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => write_number(out, n)?,
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item)?;
-            }
-            out.push(']');
-        }
-        Value::Object(members) => write_object(out, members)?,
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Some(n.to_string()),
+        Value::Array(items) => items.iter().find_map(first_non_integer),
+        Value::Object(members) => members.values().find_map(first_non_integer),
+        _ => None,
     }
-    Ok(())
-}
-
-fn write_object(out: &mut String, members: &Map<String, Value>) -> Result<(), CanonicalError> {
-    let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-    // JCS orders by UTF-16 code units, which differs from byte order above U+FFFF: a surrogate
-    // pair (0xD800..) sorts before U+E000..U+FFFF, while its UTF-8 form (0xF0..) sorts after.
-    sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
-    out.push('{');
-    for (i, (name, value)) in sorted.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(out, name);
-        out.push(':');
-        write_value(out, value)?;
-    }
-    out.push('}');
-    Ok(())
-}
-
-fn write_number(out: &mut String, n: &Number) -> Result<(), CanonicalError> {
-    if let Some(i) = n.as_i64() {
-        write!(out, "{i}").expect("writing to a String cannot fail");
-    } else if let Some(u) = n.as_u64() {
-        write!(out, "{u}").expect("writing to a String cannot fail");
-    } else {
-        return Err(CanonicalError::NonIntegerNumber(n.to_string()));
-    }
-    Ok(())
-}
-
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c < '\u{20}' => {
-                write!(out, "\\u{:04x}", c as u32).expect("writing to a String cannot fail")
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -217,11 +152,56 @@ mod tests {
     }
 
     #[test]
-    fn integers_print_exactly_across_i64_and_u64() {
-        let v = json!([0, -0, 1, -1, i64::MIN, i64::MAX, u64::MAX]);
+    fn rfc8785_full_example_with_numbers_matches_through_the_library() {
+        // GIVEN the whole section 3.2.2 example, floats included
+        let input: Value = serde_json::from_str(
+            r#"{
+            "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]
+        }"#,
+        )
+        .unwrap();
+        // WHEN the library canonicalizes it THEN the output is the RFC's, byte for byte
+        let expected = "{\"literals\":[null,true,false],\"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],\"string\":\"\u{20ac}$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}";
+        assert_eq!(
+            serde_json_canonicalizer::to_string(&input).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn rfc8785_appendix_b_numbers_print_as_ecmascript_does() {
+        // GIVEN integers from RFC 8785 appendix B's table (IEEE 754 value -> JCS text)
+        for (value, text) in [
+            (json!(0), "0"),
+            (json!(-0), "0"),
+            (json!(9007199254740991_u64), "9007199254740991"),
+            (json!(-9007199254740991_i64), "-9007199254740991"),
+            (json!(295147905179352830000.0), "295147905179352830000"),
+            (json!(1e21), "1e+21"),
+        ] {
+            assert_eq!(serde_json_canonicalizer::to_string(&value).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn integers_print_exactly_up_to_2_pow_53_and_as_ecmascript_above() {
+        // GIVEN integers across i64 and u64 WHEN canonicalized THEN every safe integer is exact
+        // and the ones above 2^53 are printed through a double, as every JCS implementation does
+        let v = json!([
+            0,
+            -0,
+            1,
+            -1,
+            9007199254740992_u64,
+            i64::MIN,
+            i64::MAX,
+            u64::MAX
+        ]);
         assert_eq!(
             canonicalize(&v).unwrap(),
-            "[0,0,1,-1,-9223372036854775808,9223372036854775807,18446744073709551615]"
+            "[0,0,1,-1,9007199254740992,-9223372036854776000,9223372036854776000,18446744073709552000]"
         );
     }
 
@@ -238,8 +218,8 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
+            // JCS carries integers through a double: exact round trips up to 2^53.
+            (-(1i64 << 53)..=(1i64 << 53)).prop_map(Value::from),
             any::<String>().prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {

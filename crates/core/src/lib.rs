@@ -20,6 +20,7 @@ pub mod network;
 pub mod policy;
 pub mod reason;
 pub mod records;
+pub mod request_url;
 pub mod store;
 pub mod token;
 pub mod verify;

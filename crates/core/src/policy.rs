@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use crate::address::{addresses_equal, validate_evm, validate_solana};
 use crate::asset::{is_caip2, AssetInfo, AssetTable};
 use crate::money::{parse_usd, MoneyError};
+use crate::request_url::{normalize_host, normalize_host_pattern};
 
 /// Why a policy document, or the combination of several, was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,9 +246,13 @@ fn validate_pay_to(field: &'static str, list: &Option<Vec<String>>) -> Result<()
     }
 }
 
-/// Every entry must be a hostname or `*.` wildcard, without scheme, port or path.
+/// Every entry must be a hostname, IP literal or `*.` wildcard, without scheme, port or path.
 fn validate_hosts(field: &'static str, list: &Option<Vec<String>>) -> Result<(), PolicyError> {
-    match list.iter().flatten().find(|h| !is_host_pattern(h)) {
+    match list
+        .iter()
+        .flatten()
+        .find(|h| normalize_host_pattern(h).is_none())
+    {
         Some(bad) => Err(PolicyError::Host {
             field,
             value: bad.clone(),
@@ -256,36 +261,24 @@ fn validate_hosts(field: &'static str, list: &Option<Vec<String>>) -> Result<(),
     }
 }
 
-/// `name` or `*.name`, where name is dot-separated non-empty labels of `[A-Za-z0-9_-]`.
-fn is_host_pattern(pattern: &str) -> bool {
-    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+/// The normalized patterns of a validated list (see [`normalize_host_pattern`]).
+fn normalized_hosts(list: &Option<Vec<String>>) -> Option<Vec<String>> {
+    list.as_ref().map(|hosts| {
+        hosts
+            .iter()
+            .filter_map(|h| normalize_host_pattern(h))
+            .collect()
+    })
 }
 
-/// Whether a normalized host matches a pattern; `*.example.com` matches strict subdomains only.
+/// Whether a normalized host matches a normalized pattern; `*.example.com` matches strict
+/// subdomains only.
 fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix('*') {
         // suffix is ".example.com"; the host needs at least one label before it.
-        Some(suffix) => host.len() > suffix.len() && ends_with_ignore_case(host, suffix),
-        None => pattern.eq_ignore_ascii_case(host),
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
+        None => pattern == host,
     }
-}
-
-/// ASCII case-insensitive `ends_with`.
-fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len()
-        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
-}
-
-/// The comparison form of a resource host: the trailing root dot removed ("a.com." is "a.com").
-fn normalize_host(host: &str) -> &str {
-    host.strip_suffix('.').unwrap_or(host)
 }
 
 /// The allow-lists of every scope that has one; a value must be in each.
@@ -356,8 +349,15 @@ pub fn combine(docs: &[&PolicyDocument]) -> Result<EffectivePolicy, PolicyError>
     Ok(EffectivePolicy {
         allowed_pay_to: AllowLists::collect(docs, |d| &d.allowed_pay_to),
         blocked_pay_to: union(docs, |d| &d.blocked_pay_to),
-        allowed_hosts: AllowLists::collect(docs, |d| &d.allowed_hosts),
-        blocked_hosts: union(docs, |d| &d.blocked_hosts),
+        allowed_hosts: AllowLists(
+            docs.iter()
+                .filter_map(|d| normalized_hosts(&d.allowed_hosts))
+                .collect(),
+        ),
+        blocked_hosts: docs
+            .iter()
+            .flat_map(|d| normalized_hosts(&d.blocked_hosts).unwrap_or_default())
+            .collect(),
         allowed_networks: AllowLists::collect(docs, |d| &d.allowed_networks),
         allowed_assets: AllowLists::collect(docs, |d| &d.allowed_assets),
         allowed_tools: AllowLists::collect(docs, |d| &d.allowed_tools),
@@ -381,22 +381,28 @@ impl EffectivePolicy {
             .any(|entry| addresses_equal(network, entry, pay_to))
     }
 
-    /// Whether the resource host (a hostname without port) passes every present `allowedHosts`.
+    /// Whether the requested host (a hostname or IP literal, without port) passes every present
+    /// `allowedHosts`. Without a host nothing can be checked against an allow-list: fail closed.
     pub fn host_allowed(&self, host: Option<&str>) -> bool {
         match host {
             Some(host) => {
                 let host = normalize_host(host);
-                self.allowed_hosts.permits(|p| host_matches(p, host))
+                self.allowed_hosts.permits(|p| host_matches(p, &host))
             }
-            // Without a host nothing can be checked against an allow-list: fail closed.
             None => !self.allowed_hosts.is_present(),
         }
     }
 
-    /// Whether the resource host matches any `blockedHosts` entry.
+    /// Whether the requested host matches any `blockedHosts` entry. Without a host a deny-list
+    /// cannot be checked either, so an unknown host counts as blocked when one exists.
     pub fn host_blocked(&self, host: Option<&str>) -> bool {
-        host.map(normalize_host)
-            .is_some_and(|host| self.blocked_hosts.iter().any(|p| host_matches(p, host)))
+        match host {
+            Some(host) => {
+                let host = normalize_host(host);
+                self.blocked_hosts.iter().any(|p| host_matches(p, &host))
+            }
+            None => !self.blocked_hosts.is_empty(),
+        }
     }
 
     /// Whether the CAIP-2 network is in every present `allowedNetworks`.
@@ -763,9 +769,23 @@ mod tests {
     }
 
     #[test]
-    fn missing_host_is_not_blocked() {
+    fn missing_host_is_blocked_when_a_deny_list_is_present() {
         let p = effective(&[r#"{"blockedHosts":["example.com"]}"#]);
-        assert!(!p.host_blocked(None));
+        assert!(p.host_blocked(None));
+    }
+
+    #[test]
+    fn missing_host_passes_when_no_scope_has_a_host_rule() {
+        let p = effective(&[r#"{"allowedTools":["search"]}"#]);
+        assert!(p.host_allowed(None) && !p.host_blocked(None));
+    }
+
+    #[test]
+    fn idn_patterns_match_the_punycode_host_and_the_other_way_round() {
+        let p = effective(&[r#"{"blockedHosts":["bücher.example","*.xn--caf-dma.example"]}"#]);
+        assert!(p.host_blocked(Some("xn--bcher-kva.example")));
+        assert!(p.host_blocked(Some("shop.xn--caf-dma.example")));
+        assert!(!p.host_blocked(Some("xn--caf-dma.example")));
     }
 
     #[test]

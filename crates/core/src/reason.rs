@@ -32,6 +32,10 @@ pub enum ReasonCode {
     MerchantBlocked,
     /// The tool is not allowed for this agent or by policy.
     ToolNotAllowed,
+    /// The resource the merchant declares is on another origin than the URL the tool requested.
+    ResourceMismatch,
+    /// The requirement's `maxTimeoutSeconds` is longer than policy's `maxAuthorizationSeconds`.
+    AuthorizationWindowTooLong,
     /// The agent is not registered.
     AgentUnknown,
     /// The agent is suspended.
@@ -90,7 +94,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 38] = [
+    pub const ALL: [ReasonCode; 40] = [
         Self::Approved,
         Self::InvalidRequest,
         Self::RequirementInvalid,
@@ -103,6 +107,8 @@ impl ReasonCode {
         Self::MerchantNotAllowed,
         Self::MerchantBlocked,
         Self::ToolNotAllowed,
+        Self::ResourceMismatch,
+        Self::AuthorizationWindowTooLong,
         Self::AgentUnknown,
         Self::AgentSuspended,
         Self::AgentRevoked,
@@ -146,6 +152,8 @@ impl ReasonCode {
             Self::MerchantNotAllowed => "MERCHANT_NOT_ALLOWED",
             Self::MerchantBlocked => "MERCHANT_BLOCKED",
             Self::ToolNotAllowed => "TOOL_NOT_ALLOWED",
+            Self::ResourceMismatch => "RESOURCE_MISMATCH",
+            Self::AuthorizationWindowTooLong => "AUTHORIZATION_WINDOW_TOO_LONG",
             Self::AgentUnknown => "AGENT_UNKNOWN",
             Self::AgentSuspended => "AGENT_SUSPENDED",
             Self::AgentRevoked => "AGENT_REVOKED",
@@ -194,6 +202,12 @@ impl ReasonCode {
             Self::MerchantNotAllowed => "The merchant is not on the allow-list.",
             Self::MerchantBlocked => "The merchant is blocked by policy.",
             Self::ToolNotAllowed => "This tool may not make payments for this agent.",
+            Self::ResourceMismatch => {
+                "The merchant declares a resource on another origin than the URL requested; do not pay."
+            }
+            Self::AuthorizationWindowTooLong => {
+                "The merchant asks for a longer authorization window than policy allows."
+            }
             Self::AgentUnknown => "The agent is not registered; register it with predebit.",
             Self::AgentSuspended => "The agent is suspended.",
             Self::AgentRevoked => "The agent is revoked.",
@@ -208,7 +222,9 @@ impl ReasonCode {
             Self::SessionBudgetExceeded => "The session's remaining budget is too small.",
             Self::PolicyMissing => "No policy is configured; an operator must put one.",
             Self::PolicyInvalid => "A policy document is invalid; an operator must fix it.",
-            Self::StoreUnavailable => "The policy store could not be read; failing closed, retry.",
+            Self::StoreUnavailable => {
+                "The store did not answer; the outcome is unknown and the same request can be retried safely."
+            }
             Self::TokenInvalid => "The decision token is invalid; verify the payment again.",
             Self::TokenExpired => "The decision token has expired; verify the payment again.",
             Self::PolicyChanged => "Policy or registry changed since the decision; verify again.",

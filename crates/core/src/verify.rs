@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::request_url::HttpUrl;
 use crate::store::VerifyKeys;
 
 /// The only event and response version this build speaks.
@@ -11,13 +12,14 @@ pub const PAYMENT_TYPE_X402: &str = "CRYPTO_X402";
 /// The longest identifier accepted (AgentCore ids are far shorter).
 pub const MAX_ID_LEN: usize = 256;
 
-const KNOWN_FIELDS: [&str; 12] = [
+const KNOWN_FIELDS: [&str; 13] = [
     "version",
     "paymentId",
     "paymentType",
     "x402Version",
     "requirement",
     "resource",
+    "requestUrl",
     "userId",
     "paymentSessionId",
     "paymentInstrumentId",
@@ -37,8 +39,12 @@ pub struct VerifyRequest {
     pub x402_version: u64,
     /// The selected `accepts` entry, as received.
     pub requirement: Value,
-    /// The v2 top-level resource URL.
+    /// The resource the merchant declares: v2's top-level `resource.url`, copied by the caller
+    /// from the 402 (v1 entries carry their own). Compared with `request_url` by origin only.
     pub resource: Option<String>,
+    /// The URL the tool requested, from the tool call (never from the 402); host rules judge it.
+    /// `None` when the tool call has no URL: host rules then fail closed.
+    pub request_url: Option<HttpUrl>,
     /// The wallet owner.
     pub user_id: String,
     /// The AgentCore payment session.
@@ -164,6 +170,14 @@ pub fn parse_request(event: &Value) -> Result<VerifyRequest, FieldProblem> {
     {
         return Err(problem("resource", "must be a URL of 1 to 2048 characters"));
     }
+    let request_url = string_field(obj, "requestUrl", false)?
+        .map(|text| {
+            HttpUrl::parse(&text).map_err(|p| FieldProblem {
+                field: "requestUrl".into(),
+                problem: p.to_string(),
+            })
+        })
+        .transpose()?;
     let tool_use_id = string_field(obj, "toolUseId", false)?;
     if let Some(id) = &tool_use_id {
         check_identifier("toolUseId", id)?;
@@ -174,6 +188,7 @@ pub fn parse_request(event: &Value) -> Result<VerifyRequest, FieldProblem> {
         x402_version,
         requirement,
         resource,
+        request_url,
         user_id: identifier(obj, "userId")?,
         payment_session_id: identifier(obj, "paymentSessionId")?,
         payment_instrument_id: identifier(obj, "paymentInstrumentId")?,

@@ -120,43 +120,12 @@ pub fn parse_atomic_amount(s: &str) -> Result<String, &'static str> {
     Ok(significant.to_string())
 }
 
-/// The host of a resource URL, lowercased, without port/userinfo (None if not an http(s) URL
-/// with a host).
+/// The host of an http(s) URL, normalized (see [`crate::request_url`]); `None` when the URL is
+/// not one predebit can judge.
 pub fn resource_host(url: &str) -> Option<String> {
-    // Browsers read '\' as '/', so `https://evil.com\@good.com` is evil.com: refuse the ambiguity.
-    if url
-        .bytes()
-        .any(|b| b == b'\\' || b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return None;
-    }
-    let (scheme, rest) = url.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(inner) = host_port.strip_prefix('[') {
-        let (literal, after) = inner.split_once(']')?;
-        (&host_port[..literal.len() + 2], after.strip_prefix(':'))
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    if let Some(port) = port {
-        if !port.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-    }
-    let host_ok = !host.is_empty()
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
-        });
-    // `example.com.` is the same DNS name as `example.com`; one form keeps allow/deny lists exact.
-    let host = host.strip_suffix('.').unwrap_or(host);
-    (host_ok && !host.is_empty()).then(|| host.to_ascii_lowercase())
+    crate::request_url::HttpUrl::parse(url)
+        .ok()
+        .map(|u| u.host().to_string())
 }
 
 #[cfg(test)]

@@ -1,0 +1,260 @@
+//! The checks that need the stored records, in the documented order: policies, the registry
+//! (agent, session, consent), tools, the requirement against policy (network, asset, amount),
+//! the merchant (payTo, host), then the limits. Each stage returns the first failing check.
+
+use super::{AmountView, Outcome};
+use crate::money::{format_usd, AtomicAmount};
+use crate::policy::{combine, EffectivePolicy, PolicyDocument};
+use crate::reason::ReasonCode;
+use crate::records::{
+    AgentRecord, AgentStatus, ConsentStatus, PolicyRecord, SessionRecord, SessionStatus,
+    VerifySnapshot,
+};
+use crate::verify::VerifyRequest;
+use crate::x402::Requirement;
+
+/// The first failing check: its reason and a detail naming the field or scope, never a value.
+pub(super) type Check<T = ()> = Result<T, (ReasonCode, String)>;
+
+fn fail<T>(reason: ReasonCode, detail: &str) -> Check<T> {
+    Err((reason, detail.to_string()))
+}
+
+/// Every check that needs the stored records, in order. Fills `out` as it learns the amount.
+pub(super) fn check(
+    request: &VerifyRequest,
+    requirement: &Requirement,
+    snapshot: &VerifySnapshot,
+    now: u64,
+    out: &mut Outcome,
+) -> Check {
+    let policy = parse_policies(snapshot)?;
+    out.consent_required = policy.consent_required();
+    let (agent, session) = registry(request, snapshot, &policy, now)?;
+    tools(request, agent, &policy)?;
+    let micros = asset_and_amount(requirement, &policy, out.amount.as_mut())?;
+    merchant(request, requirement, &policy)?;
+    limits(&policy, micros, session)
+}
+
+fn parse_policies(snapshot: &VerifySnapshot) -> Check<EffectivePolicy> {
+    let scopes: [(&str, &Option<PolicyRecord>); 3] = [
+        ("global", &snapshot.global_policy),
+        ("user", &snapshot.user_policy),
+        ("agent", &snapshot.agent_policy),
+    ];
+    if scopes.iter().all(|(_, p)| p.is_none()) {
+        return fail(ReasonCode::PolicyMissing, "no policy at any scope");
+    }
+    let mut docs = Vec::with_capacity(3);
+    for (scope, record) in scopes {
+        if let Some(record) = record {
+            let doc = PolicyDocument::parse(&record.document)
+                .map_err(|e| (ReasonCode::PolicyInvalid, format!("{scope} policy: {e}")))?;
+            docs.push(doc);
+        }
+    }
+    let refs: Vec<&PolicyDocument> = docs.iter().collect();
+    combine(&refs).map_err(|e| (ReasonCode::PolicyInvalid, format!("combined policies: {e}")))
+}
+
+/// The agent, the session and (when a policy requires it) the consent.
+fn registry<'a>(
+    request: &VerifyRequest,
+    snapshot: &'a VerifySnapshot,
+    policy: &EffectivePolicy,
+    now: u64,
+) -> Check<(&'a AgentRecord, &'a SessionRecord)> {
+    let Some(agent) = &snapshot.agent else {
+        return fail(ReasonCode::AgentUnknown, "agentId is not registered");
+    };
+    if agent.user_id != request.user_id {
+        return fail(
+            ReasonCode::AgentUserMismatch,
+            "the agent's owner is another user",
+        );
+    }
+    match agent.status {
+        AgentStatus::Revoked => return fail(ReasonCode::AgentRevoked, "agent status is REVOKED"),
+        AgentStatus::Suspended => {
+            return fail(ReasonCode::AgentSuspended, "agent status is SUSPENDED")
+        }
+        AgentStatus::Active => {}
+    }
+
+    let Some(session) = &snapshot.session else {
+        return fail(
+            ReasonCode::SessionUnknown,
+            "paymentSessionId is not open in predebit",
+        );
+    };
+    if session.user_id != request.user_id {
+        return fail(
+            ReasonCode::SessionUserMismatch,
+            "the session's owner is another user",
+        );
+    }
+    if session.status == SessionStatus::Closed {
+        return fail(ReasonCode::SessionClosed, "session status is CLOSED");
+    }
+    if now >= session.expires_at {
+        return fail(ReasonCode::SessionExpired, "session expiresAt has passed");
+    }
+
+    if policy.consent_required() {
+        match &snapshot.consent {
+            None => {
+                return fail(
+                    ReasonCode::ConsentMissing,
+                    "no consent record for this agent",
+                )
+            }
+            Some(c) if c.status == ConsentStatus::Revoked => {
+                return fail(ReasonCode::ConsentRevoked, "consent status is REVOKED")
+            }
+            Some(c) if c.expires_at.is_some_and(|t| now >= t) => {
+                return fail(ReasonCode::ConsentExpired, "consent expiresAt has passed")
+            }
+            Some(_) => {}
+        }
+    }
+    Ok((agent, session))
+}
+
+/// The tool must be allowed by the agent's registration and by every policy.
+fn tools(request: &VerifyRequest, agent: &AgentRecord, policy: &EffectivePolicy) -> Check {
+    let agent_allows_tool = agent
+        .allowed_tools
+        .as_ref()
+        .is_none_or(|tools| tools.contains(&request.tool_name));
+    if !agent_allows_tool {
+        return fail(
+            ReasonCode::ToolNotAllowed,
+            "toolName is not in the agent's allowed tools",
+        );
+    }
+    if !policy.tool_allowed(&request.tool_name) {
+        return fail(
+            ReasonCode::ToolNotAllowed,
+            "toolName is not allowed by policy",
+        );
+    }
+    Ok(())
+}
+
+/// Network and asset against policy and the trusted table, then the amount in micro-USD
+/// (decimals from the table, never from the 402). Records the asset and amount in `view`.
+fn asset_and_amount(
+    requirement: &Requirement,
+    policy: &EffectivePolicy,
+    mut view: Option<&mut AmountView>,
+) -> Check<u64> {
+    if !policy.network_allowed(&requirement.network) {
+        return fail(
+            ReasonCode::NetworkNotAllowed,
+            "requirement.network is not allowed by policy",
+        );
+    }
+    let Some(asset) = policy
+        .asset_table()
+        .lookup(&requirement.network, &requirement.asset)
+    else {
+        return fail(
+            ReasonCode::AssetNotAllowed,
+            "requirement.asset is not a trusted asset",
+        );
+    };
+    if let Some(amount) = view.as_deref_mut() {
+        amount.asset = Some(asset.symbol.clone());
+    }
+    if !asset.usd_pegged {
+        return fail(
+            ReasonCode::AssetNotAllowed,
+            "requirement.asset is not USD-pegged",
+        );
+    }
+    if !policy.asset_allowed(&asset.symbol) {
+        return fail(
+            ReasonCode::AssetNotAllowed,
+            "requirement.asset is not allowed by policy",
+        );
+    }
+
+    let atomic = AtomicAmount::parse(&requirement.amount).map_err(|_| {
+        (
+            ReasonCode::AmountOutOfRange,
+            "requirement amount is out of range".to_string(),
+        )
+    })?;
+    if atomic.is_zero() {
+        return fail(ReasonCode::AmountOutOfRange, "requirement amount is zero");
+    }
+    let micros = atomic.to_micros(asset.decimals).map_err(|_| {
+        (
+            ReasonCode::AmountOutOfRange,
+            "requirement amount does not fit in micro-USD".to_string(),
+        )
+    })?;
+    if let Some(amount) = view {
+        amount.micros = Some(micros);
+        amount.usd = Some(format_usd(micros));
+    }
+    Ok(micros)
+}
+
+/// Deny-lists first (payTo, host), then allow-lists. Host rules judge the URL the tool
+/// requested, never the resource the merchant declares; with no requestUrl they fail closed.
+fn merchant(request: &VerifyRequest, requirement: &Requirement, policy: &EffectivePolicy) -> Check {
+    let host = request.request_url.as_ref().map(|u| u.host());
+    if policy.pay_to_blocked(&requirement.network, &requirement.pay_to) {
+        return fail(
+            ReasonCode::MerchantBlocked,
+            "requirement.payTo is blocked by policy",
+        );
+    }
+    if policy.host_blocked(host) {
+        return fail(
+            ReasonCode::MerchantBlocked,
+            match host {
+                Some(_) => "the requestUrl host is blocked by policy",
+                None => "a host deny-list applies and the event has no requestUrl",
+            },
+        );
+    }
+    if !policy.pay_to_allowed(&requirement.network, &requirement.pay_to) {
+        return fail(
+            ReasonCode::MerchantNotAllowed,
+            "requirement.payTo is not on the allow-list",
+        );
+    }
+    if !policy.host_allowed(host) {
+        return fail(
+            ReasonCode::MerchantNotAllowed,
+            match host {
+                Some(_) => "the requestUrl host is not on the allow-list",
+                None => "a host allow-list applies and the event has no requestUrl",
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The per-payment cap, then what the session still has available.
+fn limits(policy: &EffectivePolicy, micros: u64, session: &SessionRecord) -> Check {
+    if policy
+        .max_per_payment_micros()
+        .is_some_and(|max| micros > max)
+    {
+        return fail(
+            ReasonCode::AmountOverPaymentLimit,
+            "amount is above maxPerPayment",
+        );
+    }
+    if micros > session.available_micros {
+        return fail(
+            ReasonCode::SessionBudgetExceeded,
+            "amount is above the session's available budget",
+        );
+    }
+    Ok(())
+}

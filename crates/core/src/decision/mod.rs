@@ -1,0 +1,613 @@
+//! The decision: checks in a fixed, documented order (cheapest and most specific first), then
+//! the response, the sealed audit record and, on YES, the decision token.
+//!
+//! Order: INVALID_REQUEST, PAYMENT_TYPE_NOT_SUPPORTED, REQUIREMENT_INVALID, SCHEME_NOT_ALLOWED
+//! (no store read for these); STORE_UNAVAILABLE; POLICY_MISSING, POLICY_INVALID; AGENT_UNKNOWN,
+//! AGENT_USER_MISMATCH, AGENT_REVOKED, AGENT_SUSPENDED; SESSION_UNKNOWN, SESSION_USER_MISMATCH,
+//! SESSION_CLOSED, SESSION_EXPIRED; CONSENT_MISSING, CONSENT_REVOKED, CONSENT_EXPIRED (when
+//! consent is required); TOOL_NOT_ALLOWED; NETWORK_NOT_ALLOWED; ASSET_NOT_ALLOWED;
+//! AMOUNT_OUT_OF_RANGE; MERCHANT_BLOCKED; MERCHANT_NOT_ALLOWED; AMOUNT_OVER_PAYMENT_LIMIT;
+//! SESSION_BUDGET_EXCEEDED; else YES.
+
+mod checks;
+mod prepare;
+mod seal;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::audit::SealedAudit;
+use crate::keys::KeyRing;
+use crate::reason::ReasonCode;
+use crate::records::PolicyVersions;
+use crate::store::{StoreError, VerifyReader};
+use crate::verify::VerifyRequest;
+use crate::x402::Requirement;
+
+pub use prepare::{prepare, Prepared};
+pub use seal::finish;
+
+/// The only x402 scheme predebit approves today.
+pub const SCHEME_EXACT: &str = "exact";
+
+/// YES or NO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Sign.
+    #[serde(rename = "YES")]
+    Yes,
+    /// Do not sign.
+    #[serde(rename = "NO")]
+    No,
+}
+
+/// The amount as the decision saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AmountView {
+    /// Atomic token units, decimal string.
+    pub atomic: String,
+    /// The asset's symbol, when the asset is trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    /// Micro-USD, rounded up, when it could be converted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub micros: Option<u64>,
+    /// The same in USD, e.g. "1.50".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd: Option<String>,
+}
+
+/// The verify response (camelCase JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    /// Always "1".
+    pub version: &'static str,
+    /// YES or NO.
+    pub decision: Verdict,
+    /// APPROVED on YES; the first failing check on NO.
+    pub reason_code: ReasonCode,
+    /// What happened and, where it helps, what to do next; names a malformed field.
+    pub message: String,
+    /// This decision's id (also in the audit record).
+    pub verification_id: String,
+    /// SHA-256 of the canonical audit record.
+    pub audit_hash: String,
+    /// The policy versions used; null marks an absent scope.
+    pub policy_versions: PolicyVersions,
+    /// The amount, once the requirement parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<AmountView>,
+    /// On YES: the token the ledger's reserve takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_token: Option<String>,
+    /// On YES: when the token expires (epoch seconds, exclusive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// A decision: the response for the caller and the sealed audit record for the log.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// What the caller receives.
+    pub response: VerifyResponse,
+    /// What the log receives.
+    pub audit: SealedAudit,
+}
+
+/// Per-invocation context supplied by the handler.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionContext<'a> {
+    /// A unique id for this decision (the Lambda request id).
+    pub verification_id: &'a str,
+    /// Epoch seconds.
+    pub now: u64,
+    /// The signing and pseudonymization keys.
+    pub keys: &'a KeyRing,
+}
+
+/// The result of the checks, before sealing.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// APPROVED or the failing check.
+    pub reason: ReasonCode,
+    /// The specific problem (a field name, a scope), never a secret or a user id.
+    pub detail: Option<String>,
+    /// The parsed request, when it parsed.
+    pub request: Option<VerifyRequest>,
+    /// The parsed requirement, when it parsed.
+    pub requirement: Option<Requirement>,
+    /// The amount, as far as it was computed.
+    pub amount: Option<AmountView>,
+    /// Policy versions used.
+    pub policy_versions: PolicyVersions,
+    /// Whether the policies required consent.
+    pub consent_required: bool,
+}
+
+impl Outcome {
+    fn declined(reason: ReasonCode, detail: impl Into<String>) -> Self {
+        Outcome {
+            reason,
+            detail: Some(detail.into()),
+            request: None,
+            requirement: None,
+            amount: None,
+            policy_versions: PolicyVersions::default(),
+            consent_required: false,
+        }
+    }
+}
+
+/// The whole decision for one event: prepare, one store read, evaluate, seal. Any store error
+/// is NO `STORE_UNAVAILABLE` (fail closed).
+pub async fn decide<R: VerifyReader>(
+    reader: &R,
+    event: &Value,
+    ctx: DecisionContext<'_>,
+) -> Decision {
+    let outcome = match prepare(event) {
+        Err(outcome) => *outcome,
+        Ok(prepared) => match reader.read_for_verify(&prepared.request.keys()).await {
+            Ok(snapshot) => prepared.evaluate(&snapshot, ctx.now),
+            Err(err) => store_unavailable(prepared, &err),
+        },
+    };
+    finish(outcome, ctx)
+}
+
+fn store_unavailable(prepared: Prepared, err: &StoreError) -> Outcome {
+    let detail = match err {
+        StoreError::Unavailable(_) => "the store did not answer in time",
+        StoreError::Malformed(_) => "a stored record is malformed",
+    };
+    let mut out = Outcome::declined(ReasonCode::StoreUnavailable, detail);
+    out.amount = Some(AmountView {
+        atomic: prepared.requirement.amount.clone(),
+        asset: None,
+        micros: None,
+        usd: None,
+    });
+    out.request = Some(prepared.request);
+    out.requirement = Some(prepared.requirement);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::memory::{scope_key, MemoryStore};
+    use crate::money::format_usd;
+    use crate::records::{
+        AgentRecord, AgentStatus, ConsentRecord, ConsentStatus, PolicyRecord, SessionRecord,
+        SessionStatus,
+    };
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// The memory store answers at once, so one poll finishes a decision.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("the memory store never waits"),
+        }
+    }
+
+    fn keys() -> KeyRing {
+        KeyRing::from_secret_json(&KeyRing::new_secret_json("k1", &[1; 32], &[2; 32])).unwrap()
+    }
+
+    fn policy(doc: &str) -> PolicyRecord {
+        PolicyRecord {
+            version: 1,
+            document: doc.to_string(),
+        }
+    }
+
+    fn store(global: Option<&str>, user: Option<&str>, available: u64) -> MemoryStore {
+        let s = MemoryStore::new();
+        if let Some(doc) = global {
+            s.put_policy("global", policy(doc));
+        }
+        if let Some(doc) = user {
+            s.put_policy(&scope_key("user", Some("u1")), policy(doc));
+        }
+        s.put_agent(AgentRecord {
+            agent_id: "a1".into(),
+            user_id: "u1".into(),
+            status: AgentStatus::Active,
+            allowed_tools: None,
+        });
+        s.put_consent(
+            "u1",
+            "a1",
+            ConsentRecord {
+                status: ConsentStatus::Revoked,
+                expires_at: None,
+            },
+        );
+        s.put_session(SessionRecord {
+            payment_session_id: "ps1".into(),
+            user_id: "u1".into(),
+            limit_micros: available,
+            reserved_micros: 0,
+            settled_micros: 0,
+            available_micros: available,
+            overdraft_micros: 0,
+            expires_at: NOW + 3600,
+            status: SessionStatus::Open,
+        });
+        s
+    }
+
+    fn event(amount: &str) -> Value {
+        json!({
+            "version": "1",
+            "paymentId": "ab".repeat(32),
+            "paymentType": "CRYPTO_X402",
+            "x402Version": 2,
+            "requirement": {
+                "scheme": "exact", "network": "eip155:8453", "amount": amount,
+                "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "maxTimeoutSeconds": 60
+            },
+            "resource": "https://api.example/x",
+            "requestUrl": "https://api.example/x?q=1",
+            "userId": "u1", "paymentSessionId": "ps1", "paymentInstrumentId": "pi1",
+            "agentId": "a1", "toolName": "http_request"
+        })
+    }
+
+    fn decide_now(store: &MemoryStore, event: &Value) -> VerifyResponse {
+        let keys = keys();
+        block_on(decide(
+            store,
+            event,
+            DecisionContext {
+                verification_id: "v1",
+                now: NOW,
+                keys: &keys,
+            },
+        ))
+        .response
+    }
+
+    #[test]
+    fn no_policy_at_any_scope_is_policy_missing() {
+        let s = store(None, None, 10_000_000);
+        let r = decide_now(&s, &event("1000000"));
+        assert_eq!(
+            (r.decision, r.reason_code),
+            (Verdict::No, ReasonCode::PolicyMissing)
+        );
+    }
+
+    #[test]
+    fn an_empty_global_policy_restricts_nothing_and_approves() {
+        let s = store(Some("{}"), None, 10_000_000);
+        let r = decide_now(&s, &event("1000000"));
+        assert_eq!(
+            (r.decision, r.reason_code),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+        assert!(r.decision_token.is_some());
+    }
+
+    #[test]
+    fn a_revoked_consent_is_ignored_when_no_policy_requires_consent() {
+        let s = store(Some(r#"{"consentRequired": false}"#), None, 10_000_000);
+        let r = decide_now(&s, &event("1000000"));
+        assert_eq!(r.reason_code, ReasonCode::Approved);
+    }
+
+    #[test]
+    fn a_revoked_consent_declines_when_a_policy_requires_consent() {
+        let s = store(Some("{}"), Some(r#"{"consentRequired": true}"#), 10_000_000);
+        let r = decide_now(&s, &event("1000000"));
+        assert_eq!(r.reason_code, ReasonCode::ConsentRevoked);
+    }
+
+    #[test]
+    fn an_amount_equal_to_available_passes_and_one_unit_more_is_budget_exceeded() {
+        let s = store(Some("{}"), None, 2_000_000);
+        assert_eq!(
+            decide_now(&s, &event("2000000")).reason_code,
+            ReasonCode::Approved
+        );
+        assert_eq!(
+            decide_now(&s, &event("2000001")).reason_code,
+            ReasonCode::SessionBudgetExceeded
+        );
+    }
+
+    #[test]
+    fn an_amount_overflowing_micro_usd_is_out_of_range() {
+        let s = store(Some("{}"), None, u64::MAX);
+        let huge = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+        assert_eq!(
+            decide_now(&s, &event(huge)).reason_code,
+            ReasonCode::AmountOutOfRange
+        );
+    }
+
+    #[test]
+    fn a_store_outage_is_no_store_unavailable_without_a_token() {
+        let s = store(Some("{}"), None, 10_000_000);
+        s.set_unavailable(true);
+        let r = decide_now(&s, &event("1000000"));
+        assert_eq!(
+            (r.decision, r.reason_code),
+            (Verdict::No, ReasonCode::StoreUnavailable)
+        );
+        assert!(r.decision_token.is_none() && r.expires_at.is_none());
+    }
+
+    #[test]
+    fn malformed_input_reads_nothing_from_the_store() {
+        let s = store(Some("{}"), None, 10_000_000);
+        let r = decide_now(&s, &json!([1, 2, 3]));
+        assert_eq!(r.reason_code, ReasonCode::InvalidRequest);
+        assert_eq!(s.reads(), 0);
+    }
+
+    fn host_policy_store(doc: &str) -> MemoryStore {
+        store(Some(doc), None, 10_000_000)
+    }
+
+    fn decide_url(
+        s: &MemoryStore,
+        request_url: Option<&str>,
+        resource: Option<&str>,
+    ) -> (Verdict, ReasonCode) {
+        let mut e = event("1000000");
+        match request_url {
+            Some(url) => e["requestUrl"] = json!(url),
+            None => {
+                e.as_object_mut().unwrap().remove("requestUrl");
+            }
+        }
+        match resource {
+            Some(url) => e["resource"] = json!(url),
+            None => {
+                e.as_object_mut().unwrap().remove("resource");
+            }
+        }
+        let r = decide_now(s, &e);
+        (r.decision, r.reason_code)
+    }
+
+    #[test]
+    fn host_rules_judge_the_requested_url_whatever_its_spelling() {
+        // GIVEN a deny-list for pay.scam.example and an allow-list that admits only its subdomains
+        let s = host_policy_store(
+            r#"{"blockedHosts":["pay.scam.example","bücher.example"],"allowedHosts":["*.example","api.example","[::1]"]}"#,
+        );
+        // WHEN the tool requested each spelling (no declared resource to compare)
+        let no = |code| (Verdict::No, code);
+        for (url, expected) in [
+            (
+                "https://pay.scam.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay.scam.example.../x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay%2Escam.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://PAY.Scam.EXAMPLE/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://good.example@pay.scam.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay.scam.example#@good.example",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            ("https://bücher.example/x", no(ReasonCode::MerchantBlocked)),
+            (
+                "https://xn--bcher-kva.example/x",
+                no(ReasonCode::MerchantBlocked),
+            ),
+            (
+                "https://pay.scam.example:443x/",
+                no(ReasonCode::InvalidRequest),
+            ),
+            (
+                "https://good.example\\@pay.scam.example/",
+                no(ReasonCode::InvalidRequest),
+            ),
+            ("not a url", no(ReasonCode::InvalidRequest)),
+            ("https://other.test/x", no(ReasonCode::MerchantNotAllowed)),
+            ("http://[::2]/x", no(ReasonCode::MerchantNotAllowed)),
+            ("http://[::1]:8080/x", (Verdict::Yes, ReasonCode::Approved)),
+            (
+                "https://shop.example/x",
+                (Verdict::Yes, ReasonCode::Approved),
+            ),
+            (
+                "https://API.example./x",
+                (Verdict::Yes, ReasonCode::Approved),
+            ),
+        ] {
+            // THEN the decision follows the host the request goes to
+            assert_eq!(decide_url(&s, Some(url), None), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_declared_resource_on_another_origin_is_resource_mismatch() {
+        // GIVEN an allow-list the declared resource would pass and the requested URL would not
+        let s = host_policy_store(r#"{"allowedHosts":["api.example"]}"#);
+        let requested = Some("https://evil.test/x");
+        // WHEN the merchant declares an allowed URL THEN NO before any policy is read
+        assert_eq!(
+            decide_url(&s, requested, Some("https://api.example/x")),
+            (Verdict::No, ReasonCode::ResourceMismatch)
+        );
+        // AND another scheme or port of the same host is another origin
+        let s = host_policy_store("{}");
+        for declared in [
+            "http://api.example/x",
+            "https://api.example:8443/x",
+            "not a url",
+        ] {
+            assert_eq!(
+                decide_url(&s, Some("https://api.example/y"), Some(declared)),
+                (Verdict::No, ReasonCode::ResourceMismatch),
+                "{declared}"
+            );
+        }
+        // AND the same origin in another spelling matches
+        assert_eq!(
+            decide_url(
+                &s,
+                Some("https://api.example/y"),
+                Some("https://API.example.:443/z")
+            ),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+    }
+
+    #[test]
+    fn v2_with_no_declared_resource_is_judged_on_the_requested_url() {
+        let s = host_policy_store(r#"{"allowedHosts":["api.example"]}"#);
+        assert_eq!(
+            decide_url(&s, Some("https://api.example/x"), None),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+        assert_eq!(
+            decide_url(&s, Some("https://evil.test/x"), None),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+    }
+
+    #[test]
+    fn without_a_requested_url_host_rules_fail_closed_and_other_policies_pass() {
+        // GIVEN no requestUrl (an MCP tool) and only the merchant's declared resource
+        let declared = Some("https://api.example/x");
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"allowedHosts":["api.example"]}"#),
+                None,
+                declared
+            ),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"blockedHosts":["evil.test"]}"#),
+                None,
+                declared
+            ),
+            (Verdict::No, ReasonCode::MerchantBlocked)
+        );
+        assert_eq!(
+            decide_url(&host_policy_store("{}"), None, declared),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+    }
+
+    #[test]
+    fn the_token_and_audit_record_carry_the_requested_host() {
+        let keys = keys();
+        let s = host_policy_store("{}");
+        let mut e = event("1000000");
+        e["requestUrl"] = json!("https://API.Example/x");
+        e["resource"] = json!("https://api.example/other");
+        let d = block_on(decide(
+            &s,
+            &e,
+            DecisionContext {
+                verification_id: "v1",
+                now: NOW,
+                keys: &keys,
+            },
+        ));
+        let claims =
+            crate::token::verify(d.response.decision_token.as_deref().unwrap(), &keys, NOW)
+                .unwrap();
+        assert_eq!(claims.resource_host.as_deref(), Some("api.example"));
+        let record: Value = serde_json::from_str(&d.audit.canonical).unwrap();
+        assert_eq!(record["resourceHost"], "api.example");
+    }
+
+    fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("version".to_string()),
+                        Just("requirement".to_string()),
+                        Just("amount".to_string()),
+                        Just("payTo".to_string()),
+                        ".{0,8}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_json_events_never_panic_and_never_approve(event in arbitrary_json()) {
+            let s = store(Some("{}"), None, 10_000_000);
+            let r = decide_now(&s, &event);
+            prop_assert_eq!(r.decision, Verdict::No);
+        }
+
+        #[test]
+        fn a_mutated_valid_event_never_panics(field in "[a-zA-Z]{1,12}", value in arbitrary_json()) {
+            let s = store(Some("{}"), None, 10_000_000);
+            let mut e = event("1000000");
+            e["requirement"][field.as_str()] = value.clone();
+            let _ = decide_now(&s, &e);
+            e[field.as_str()] = value;
+            let _ = decide_now(&s, &e);
+        }
+
+        #[test]
+        fn yes_never_exceeds_the_smallest_limit_or_the_available_budget(
+            amount in 0u64..20_000_000,
+            global_cap in 0u64..20_000_000,
+            user_cap in 0u64..20_000_000,
+            available in 0u64..20_000_000,
+        ) {
+            let s = store(
+                Some(&format!(r#"{{"maxPerPayment":"{}"}}"#, format_usd(global_cap))),
+                Some(&format!(r#"{{"maxPerPayment":"{}"}}"#, format_usd(user_cap))),
+                available,
+            );
+            let r = decide_now(&s, &event(&amount.to_string()));
+            let within = amount > 0 && amount <= global_cap.min(user_cap) && amount <= available;
+            prop_assert_eq!(r.decision == Verdict::Yes, within, "{:?}", r.reason_code);
+        }
+    }
+}

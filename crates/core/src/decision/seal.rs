@@ -1,0 +1,133 @@
+//! Sealing a decision: the audit record, the response and, on YES, the decision token.
+
+use serde_json::json;
+
+use super::{AmountView, Decision, DecisionContext, Outcome, Verdict, VerifyResponse};
+use crate::address::normalize_address;
+use crate::audit;
+use crate::reason::ReasonCode;
+use crate::token::{self, TokenClaims, TOKEN_TTL_SECONDS};
+use crate::verify::EVENT_VERSION;
+
+/// Seals an outcome: the audit record, the response and, on YES, the decision token.
+pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
+    let verdict = if outcome.reason == ReasonCode::Approved {
+        Verdict::Yes
+    } else {
+        Verdict::No
+    };
+    let token_expires_at = ctx.now.saturating_add(TOKEN_TTL_SECONDS);
+    let request = outcome.request.as_ref();
+    let requirement = outcome.requirement.as_ref();
+    // The host the rules judged: the requested URL's, never the merchant's declared resource.
+    let host = request
+        .and_then(|r| r.request_url.as_ref())
+        .map(|u| u.host().to_string());
+    let mut record = json!({
+        "version": EVENT_VERSION,
+        "kind": "predebit.verify",
+        "verificationId": ctx.verification_id,
+        "decision": verdict,
+        "reasonCode": outcome.reason,
+        "policyVersions": outcome.policy_versions,
+        "consentRequired": outcome.consent_required,
+        "decidedAt": ctx.now,
+    });
+    let fields = record.as_object_mut().expect("record is an object");
+    if let Some(detail) = &outcome.detail {
+        fields.insert("detail".into(), json!(detail));
+    }
+    if let Some(r) = request {
+        fields.insert("paymentId".into(), json!(r.payment_id));
+        fields.insert(
+            "userPseudonym".into(),
+            json!(ctx.keys.pseudonymize(&r.user_id)),
+        );
+        fields.insert("agentId".into(), json!(r.agent_id));
+        fields.insert("paymentSessionId".into(), json!(r.payment_session_id));
+        fields.insert("toolName".into(), json!(r.tool_name));
+        fields.insert("paymentType".into(), json!(r.payment_type));
+    }
+    if let Some(q) = requirement {
+        fields.insert("x402Version".into(), json!(q.x402_version));
+        fields.insert("scheme".into(), json!(q.scheme));
+        fields.insert("network".into(), json!(q.network));
+        fields.insert(
+            "asset".into(),
+            json!(normalize_address(&q.network, &q.asset)),
+        );
+        fields.insert(
+            "payTo".into(),
+            json!(normalize_address(&q.network, &q.pay_to)),
+        );
+        fields.insert("amountAtomic".into(), json!(q.amount));
+        fields.insert("maxTimeoutSeconds".into(), json!(q.max_timeout_seconds));
+    }
+    if let Some(micros) = outcome.amount.as_ref().and_then(|a| a.micros) {
+        fields.insert("amountMicros".into(), json!(micros));
+    }
+    if let Some(h) = &host {
+        fields.insert("resourceHost".into(), json!(h));
+    }
+    if verdict == Verdict::Yes {
+        fields.insert("tokenExpiresAt".into(), json!(token_expires_at));
+    }
+    let audit = audit::seal(&record, ctx.keys)
+        .expect("audit records hold only strings, integers and booleans");
+
+    let decision_token = match (verdict, request, requirement, &outcome.amount) {
+        (
+            Verdict::Yes,
+            Some(r),
+            Some(q),
+            Some(AmountView {
+                micros: Some(micros),
+                ..
+            }),
+        ) => {
+            let claims = TokenClaims {
+                payment_id: r.payment_id.clone(),
+                verification_id: ctx.verification_id.to_string(),
+                audit_hash: audit.audit_hash.clone(),
+                user_id: r.user_id.clone(),
+                agent_id: r.agent_id.clone(),
+                payment_session_id: r.payment_session_id.clone(),
+                scheme: q.scheme.clone(),
+                network: q.network.clone(),
+                asset: normalize_address(&q.network, &q.asset),
+                pay_to: normalize_address(&q.network, &q.pay_to),
+                amount_atomic: q.amount.clone(),
+                amount_micros: *micros,
+                resource_host: host.clone(),
+                max_timeout_seconds: q.max_timeout_seconds,
+                policy_versions: outcome.policy_versions,
+                consent_required: outcome.consent_required,
+                issued_at: ctx.now,
+                expires_at: token_expires_at,
+            };
+            Some(token::issue(&claims, ctx.keys))
+        }
+        _ => None,
+    };
+    let message = match &outcome.detail {
+        Some(detail) if !detail.is_empty() => format!("{} ({detail})", outcome.reason.message()),
+        _ => outcome.reason.message().to_string(),
+    };
+    let response = VerifyResponse {
+        version: EVENT_VERSION,
+        decision: if decision_token.is_some() {
+            Verdict::Yes
+        } else {
+            Verdict::No
+        },
+        reason_code: outcome.reason,
+        message,
+        verification_id: ctx.verification_id.to_string(),
+        audit_hash: audit.audit_hash.clone(),
+        policy_versions: outcome.policy_versions,
+        amount: outcome.amount,
+        expires_at: decision_token.as_ref().map(|_| token_expires_at),
+        decision_token,
+    };
+    Decision { response, audit }
+}

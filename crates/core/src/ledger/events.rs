@@ -1,0 +1,133 @@
+//! Reading a ledger event's fields: strict, each refusal names the field and never its value.
+
+use serde_json::{Map, Value};
+
+use super::responses::invalid;
+use super::Op;
+use crate::address::normalize_address;
+use crate::hold::SignedRecord;
+use crate::x402::parse_atomic_amount;
+
+pub(super) struct Fields<'a> {
+    pub(super) op: Op,
+    pub(super) obj: &'a Map<String, Value>,
+}
+
+impl Fields<'_> {
+    pub(super) fn string(&self, field: &str) -> Result<String, Value> {
+        match self.obj.get(field) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::String(_)) => Err(invalid(Some(self.op), field, "must not be empty")),
+            Some(_) => Err(invalid(Some(self.op), field, "must be a string")),
+            None => Err(invalid(Some(self.op), field, "is required")),
+        }
+    }
+
+    pub(super) fn id(&self, field: &str) -> Result<String, Value> {
+        let v = self.string(field)?;
+        if v.len() > 256 || !v.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
+            return Err(invalid(
+                Some(self.op),
+                field,
+                "must be printable ASCII without spaces or '#'",
+            ));
+        }
+        Ok(v)
+    }
+
+    pub(super) fn payment_id(&self) -> Result<String, Value> {
+        let v = self.string("paymentId")?;
+        if v.len() != 64 || !v.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(invalid(
+                Some(self.op),
+                "paymentId",
+                "must be 64 lowercase hex characters",
+            ));
+        }
+        Ok(v)
+    }
+
+    pub(super) fn only(&self, allowed: &[&str]) -> Result<(), Value> {
+        match self
+            .obj
+            .keys()
+            .find(|k| !["version", "op"].contains(&k.as_str()) && !allowed.contains(&k.as_str()))
+        {
+            Some(k) => Err(invalid(
+                Some(self.op),
+                k,
+                "is not a known field for this op",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The caller's copy of the hold's amount (from the reserve response): lets commit and release
+/// change the hold and the session in one request. The store's condition checks it, so a wrong
+/// value changes nothing.
+pub(super) fn amount_hint(f: &Fields<'_>) -> Result<Option<u64>, Value> {
+    match f.obj.get("amountMicros") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(Some(f.op), "amountMicros", "must be a non-negative integer")),
+    }
+}
+
+pub(super) fn parse_signed(f: &Fields<'_>) -> Result<SignedRecord, Value> {
+    let op = Some(f.op);
+    let Some(Value::Object(s)) = f.obj.get("signed") else {
+        return Err(invalid(
+            op,
+            "signed",
+            "must be an object {to, value, network, asset?, validBefore}",
+        ));
+    };
+    if let Some(k) = s
+        .keys()
+        .find(|k| !["to", "value", "network", "asset", "validBefore"].contains(&k.as_str()))
+    {
+        return Err(invalid(op, &format!("signed.{k}"), "is not a known field"));
+    }
+    let text = |name: &str| -> Result<String, Value> {
+        match s.get(name) {
+            Some(Value::String(v)) if !v.is_empty() && v.len() <= 128 => Ok(v.clone()),
+            Some(_) => Err(invalid(
+                op,
+                &format!("signed.{name}"),
+                "must be a non-empty string",
+            )),
+            None => Err(invalid(op, &format!("signed.{name}"), "is required")),
+        }
+    };
+    // A v1 network name ("base") names the same network as its CAIP-2 id.
+    let network = text("network")?;
+    let network = crate::network::v1_network_to_caip2(&network).map_or(network, str::to_string);
+    let to = text("to")?;
+    let value = parse_atomic_amount(&text("value")?).map_err(|p| invalid(op, "signed.value", p))?;
+    let asset = match s.get("asset") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(normalize_address(&network, &text("asset")?)),
+    };
+    let valid_before = match s.get("validBefore") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(v)) => v.parse::<u64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        invalid(
+            op,
+            "signed.validBefore",
+            "must be epoch seconds (integer or decimal string)",
+        )
+    })?;
+    Ok(SignedRecord {
+        to: normalize_address(&network, &to),
+        value,
+        network,
+        asset,
+        valid_before,
+    })
+}

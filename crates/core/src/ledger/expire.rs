@@ -1,0 +1,34 @@
+//! expire (schedule): voids PENDING holds past their window and SENT holds that can no longer settle.
+
+use serde_json::{json, Value};
+
+use super::events::Fields;
+use super::refusals::unavailable;
+use super::{Ledger, LedgerStore, Transition};
+use crate::hold::HoldState;
+use crate::verify::EVENT_VERSION;
+
+impl<S: LedgerStore + Sync> Ledger<S> {
+    pub(super) async fn expire(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
+        f.only(&[])?;
+        let due = self
+            .store
+            .due_holds(now, self.config.expire_batch)
+            .await
+            .map_err(|e| unavailable(f.op, &e))?;
+        let (mut pending, mut sent, mut skipped, mut failed) = (0u64, 0u64, 0u64, 0u64);
+        for hold in &due {
+            match self.store.expire_hold(hold, now).await {
+                Ok(Transition::Done(..)) if hold.state == HoldState::Pending => pending += 1,
+                Ok(Transition::Done(..)) => sent += 1,
+                Ok(Transition::NotApplied(_)) => skipped += 1,
+                Ok(Transition::Conflict) | Err(_) => failed += 1,
+            }
+        }
+        Ok(json!({
+            "version": EVENT_VERSION, "op": f.op.as_str(), "ok": true, "replayed": false,
+            "expired": { "pending": pending, "sent": sent },
+            "skipped": skipped, "failed": failed, "due": due.len(),
+        }))
+    }
+}

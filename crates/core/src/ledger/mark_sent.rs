@@ -1,0 +1,60 @@
+//! markSent: PENDING -> SENT when the signed terms are the approved ones.
+
+use serde_json::Value;
+
+use super::events::{parse_signed, Fields};
+use super::refusals::unavailable;
+use super::responses::{done, ok, refused};
+use super::{Ledger, LedgerStore, Transition};
+use crate::address::normalize_address;
+use crate::hold::{sent_expires_at, HoldState, SignedRecord};
+use crate::reason::ReasonCode;
+
+impl<S: LedgerStore + Sync> Ledger<S> {
+    pub(super) async fn mark_sent(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
+        f.only(&["paymentSessionId", "paymentId", "signed"])?;
+        let session_id = f.id("paymentSessionId")?;
+        let payment_id = f.payment_id()?;
+        let signed = parse_signed(f)?;
+        let expires_at = sent_expires_at(signed.valid_before, now);
+        let outcome = self
+            .store
+            .mark_sent(&session_id, &payment_id, &signed, expires_at, now)
+            .await
+            .map_err(|e| unavailable(f.op, &e))?;
+        match outcome {
+            Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Sent)),
+            Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
+            Transition::NotApplied(None) => Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
+            Transition::NotApplied(Some(hold)) => match hold.state {
+                HoldState::Sent
+                    if hold
+                        .signed
+                        .as_ref()
+                        .is_some_and(|s| same_signed(s, &signed)) =>
+                {
+                    Ok(ok(f.op, true, Some(&hold), None))
+                }
+                HoldState::Sent => Err(refused(
+                    Some(f.op),
+                    ReasonCode::IdempotencyConflict,
+                    "the hold was marked sent with other terms",
+                )),
+                HoldState::Posted => Err(refused(Some(f.op), ReasonCode::HoldAlreadyPosted, "")),
+                HoldState::Voided => Err(refused(Some(f.op), ReasonCode::HoldAlreadyVoided, "")),
+                HoldState::Pending => Err(refused(
+                    Some(f.op),
+                    ReasonCode::SignedPayloadMismatch,
+                    "the signed terms differ from the approved payment; the hold is unchanged",
+                )),
+            },
+        }
+    }
+}
+
+fn same_signed(a: &SignedRecord, b: &SignedRecord) -> bool {
+    a.network == b.network
+        && normalize_address(&a.network, &a.to) == normalize_address(&b.network, &b.to)
+        && a.value == b.value
+        && a.valid_before == b.valid_before
+}

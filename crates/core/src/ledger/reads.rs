@@ -1,0 +1,44 @@
+//! getSession and getHold: a session with its holds, or one hold.
+
+use serde_json::Value;
+
+use super::events::Fields;
+use super::refusals::unavailable;
+use super::responses::{hold_view, ok, refused};
+use super::{Ledger, LedgerStore};
+use crate::reason::ReasonCode;
+
+impl<S: LedgerStore + Sync> Ledger<S> {
+    pub(super) async fn get_session(&self, f: &Fields<'_>) -> Result<Value, Value> {
+        f.only(&["paymentSessionId"])?;
+        let session_id = f.id("paymentSessionId")?;
+        match self
+            .store
+            .read_session(&session_id)
+            .await
+            .map_err(|e| unavailable(f.op, &e))?
+        {
+            Some((s, holds)) => {
+                let mut v = ok(f.op, false, None, Some(&s));
+                v["holds"] = Value::Array(holds.iter().map(hold_view).collect());
+                Ok(v)
+            }
+            None => Err(refused(Some(f.op), ReasonCode::SessionUnknown, "")),
+        }
+    }
+
+    pub(super) async fn get_hold(&self, f: &Fields<'_>) -> Result<Value, Value> {
+        f.only(&["paymentSessionId", "paymentId"])?;
+        let session_id = f.id("paymentSessionId")?;
+        let payment_id = f.payment_id()?;
+        match self
+            .store
+            .read_hold(&session_id, &payment_id)
+            .await
+            .map_err(|e| unavailable(f.op, &e))?
+        {
+            Some(h) => Ok(ok(f.op, false, Some(&h), None)),
+            None => Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
+        }
+    }
+}

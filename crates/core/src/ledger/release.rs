@@ -1,0 +1,42 @@
+//! release: a payment never sent goes back to the session (PENDING -> VOIDED only).
+
+use serde_json::Value;
+
+use super::events::{amount_hint, Fields};
+use super::refusals::{state_refusal, unavailable};
+use super::responses::{done, invalid, ok, refused};
+use super::{Ledger, LedgerStore, Transition, RELEASE_REASONS};
+use crate::hold::HoldState;
+use crate::reason::ReasonCode;
+
+impl<S: LedgerStore + Sync> Ledger<S> {
+    pub(super) async fn release(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
+        f.only(&["paymentSessionId", "paymentId", "reason", "amountMicros"])?;
+        let amount_hint = amount_hint(f)?;
+        let session_id = f.id("paymentSessionId")?;
+        let payment_id = f.payment_id()?;
+        let reason = f.string("reason")?;
+        if !RELEASE_REASONS.contains(&reason.as_str()) {
+            return Err(invalid(
+                Some(f.op),
+                "reason",
+                "must be SIGNING_FAILED, NOT_SENT, SIGNED_PAYLOAD_MISMATCH or CANCELLED",
+            ));
+        }
+        match self.store.release(&session_id, &payment_id, amount_hint, &reason, now).await.map_err(|e| unavailable(f.op, &e))? {
+            Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Voided)),
+            Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
+            Transition::NotApplied(Some(hold))
+                if hold.state == HoldState::Voided && hold.void_reason.as_deref() == Some(reason.as_str()) =>
+            {
+                Ok(ok(f.op, true, Some(&hold), None))
+            }
+            Transition::NotApplied(Some(hold)) if hold.state == HoldState::Sent => Err(refused(
+                Some(f.op),
+                ReasonCode::OpNotAllowed,
+                "a SENT hold is in doubt until it settles or its authorization expires; it cannot be released",
+            )),
+            Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
+        }
+    }
+}
