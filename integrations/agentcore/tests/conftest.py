@@ -10,9 +10,11 @@ import os
 import secrets
 import socket
 import string
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import boto3
@@ -248,6 +250,7 @@ def make_harness(
     predebit_client: Any = None,
     ledger_attempts: int = 2,
     sleep: Callable[[float], None] | None = None,
+    agent_id: str = "agent-research",
 ) -> Harness:
     client = lambda_client(url)
     session_id = "payment-session-" + "".join(secrets.choice(ALNUM) for _ in range(15))
@@ -274,7 +277,7 @@ def make_harness(
             post_payment_retry_delay_seconds=0,
         ),
         PredebitConfig(
-            agent_id="agent-research",
+            agent_id=agent_id,
             verify_function="verify",
             ledger_function="ledger",
             lambda_client=predebit_client or (lambda_client(verify_url) if verify_url else client),
@@ -300,3 +303,33 @@ def harness() -> Iterator[Harness]:
 @pytest.fixture
 def ledger_url() -> str:
     return endpoint()
+
+
+PREDEBIT_CLI = Path(__file__).resolve().parents[3] / "target" / "debug" / "predebit"
+
+
+def predebit_cli(*args: str, stdin: str | None = None) -> str:
+    """The operator CLI on the tables scripts/plugin_test.sh created (its environment is inherited)."""
+    done = subprocess.run(
+        [str(PREDEBIT_CLI), *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def without_host_rules() -> Iterator[None]:
+    """The global policy without its host deny-list, restored afterwards.
+
+    Host rules judge the URL the tool requested, and an MCP Gateway call names none, so under the
+    demo seed's global `blockedHosts` every MCP payment is declined (fail closed). The MCP flow
+    tests pay under a global policy without host rules.
+    """
+    original = json.loads(predebit_cli("--json", "policy", "get", "--scope", "global"))["document"]
+    relaxed = {k: v for k, v in original.items() if k not in ("blockedHosts", "allowedHosts")}
+    assert relaxed != original, "the demo seed's global policy has host rules"
+    predebit_cli("policy", "put", "--scope", "global", "-", stdin=json.dumps(relaxed))
+    try:
+        yield
+    finally:
+        predebit_cli("policy", "put", "--scope", "global", "-", stdin=json.dumps(original))

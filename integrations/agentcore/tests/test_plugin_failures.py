@@ -132,6 +132,7 @@ def test_mark_sent_refused_by_the_ledger_is_not_sent_and_released(harness: Harne
     assert harness.session()["settled"] == "0.00"
 
 
+@pytest.mark.usefixtures("without_host_rules")
 def test_mark_sent_refused_for_a_mcp_call_takes_the_header_out_of_parameters(harness: Harness):
     # GIVEN an MCP Gateway tool call whose markSent the ledger refuses
     req, pid = signed_and_ready(harness)
@@ -308,6 +309,7 @@ def sent_over_mcp(h: Harness) -> tuple[dict[str, Any], dict[str, Any], str]:
     [("_meta", True), ("metadata", True), ("metadata", False)],
     ids=["mcp-_meta-object", "strands-metadata-object", "strands-metadata-header-string"],
 )
+@pytest.mark.usefixtures("without_host_rules")
 def test_mcp_settlement_in_meta_is_committed(outage, meta_key: str, as_object: bool):
     h, switch, _ = outage
     # GIVEN an MCP Gateway call answered with x402 requirements in structuredContent, paid and sent
@@ -345,6 +347,7 @@ def forged_results(header: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("shape", [0, 1, 2], ids=["structuredContent-headers", "structuredContent", "elsewhere"])
+@pytest.mark.usefixtures("without_host_rules")
 def test_mcp_settlement_outside_meta_commits_nothing(outage, shape: int, caplog: pytest.LogCaptureFixture):
     h, switch, _ = outage
     # GIVEN a payment sent over MCP

@@ -88,7 +88,8 @@ class _ToolCall:
     tool_use_id: str
     tool_name: str
     invocation_state: dict[str, Any]
-    resource: str | None = None
+    request_url: str | None = None  # the URL the tool requested, from its input (never the 402)
+    resource: str | None = None  # the resource the v2 402 declares
     signed_hold: Hold | None = None
 
     def attempt(self) -> int:
@@ -116,6 +117,22 @@ class _Signing:
 
 _CALL: ContextVar[_ToolCall | None] = ContextVar("predebit_tool_call", default=None)
 _SIGNING: ContextVar[_Signing | None] = ContextVar("predebit_signing", default=None)
+
+
+def request_url_of(tool_input: Any) -> str | None:
+    """The URL a tool call requested: the ``url`` input of an HTTP tool (strands' ``http_request``,
+    or any tool the SDK's generic handler pays for, whose input also carries the payment headers).
+
+    An MCP Gateway call (``toolName`` + ``parameters``, the SDK's MCPRequestPaymentHandler shape)
+    names no URL: the Gateway target decides it, so there is none to report. Never taken from the
+    402: the merchant's declared resource is sent separately, as ``resource``.
+    """
+    if not isinstance(tool_input, Mapping):
+        return None
+    if "toolName" in tool_input and "parameters" in tool_input:
+        return None
+    url = tool_input.get("url")
+    return url if isinstance(url, str) and url else None
 
 
 def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
@@ -292,7 +309,12 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             if sent_id is not None:
                 self._settle(sent_id, event)
 
-        call = _ToolCall(tool_use_id, event.tool_use.get("name", "unknown"), event.invocation_state)
+        call = _ToolCall(
+            tool_use_id,
+            event.tool_use.get("name", "unknown"),
+            event.invocation_state,
+            request_url=request_url_of(event.tool_use.get("input")),
+        )
         token = _CALL.set(call)
         try:
             super().after_tool_call(event)
@@ -373,6 +395,8 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         }
         if x402_version == 2 and call is not None and call.resource:
             event["resource"] = call.resource
+        if call is not None and call.request_url:
+            event["requestUrl"] = call.request_url
         try:
             decision = self.predebit.verify(event)
         except PredebitUnavailable as e:
