@@ -106,7 +106,8 @@ class PredebitClient:
         """A ledger op, retried with exponential backoff while unreachable or conflicting.
 
         Every op is idempotent by paymentId, so a retry after a lost response replays it.
-        Raises PredebitUnavailable after the last try (logged and counted).
+        Raises PredebitUnavailable after the last try (logged and counted). Events carry the
+        decisionToken or the holdToken: only an event's op and paymentId are ever logged.
         """
         attempts = attempts or self.config.ledger_attempts
         delay = self.config.backoff_base_seconds

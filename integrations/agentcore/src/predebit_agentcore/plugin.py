@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPluginConfig
@@ -79,6 +79,21 @@ class Hold:
     asset: str | None
     verification_id: str | None
     signed: dict[str, Any] | None = None
+    # reserve's holdToken, which markSent, commit and release must present; in memory only and
+    # out of repr, so no log line or traceback that prints a Hold carries it.
+    hold_token: str | None = field(default=None, repr=False)
+
+    def ledger_event(self, op: str) -> dict[str, Any]:
+        """The fields every ledger op on this hold starts with, its holdToken among them."""
+        event: dict[str, Any] = {
+            "version": "1",
+            "op": op,
+            "paymentSessionId": self.payment_session_id,
+            "paymentId": self.payment_id,
+        }
+        if self.hold_token is not None:
+            event["holdToken"] = self.hold_token
+        return event
 
 
 @dataclass
@@ -427,6 +442,9 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id
             )
         held = reserved.get("hold") or {}
+        # Presented on every later op on this hold. A ledger that issues none (one that predates
+        # holdTokens) gets none; one that requires it refuses markSent without it, so nothing is sent.
+        hold_token = reserved.get("holdToken") if isinstance(reserved.get("holdToken"), str) else None
         state = held.get("state")
         if state not in ("PENDING", "SENT"):
             # A replayed reserve of an attempt that already ended: never sign it again.
@@ -442,6 +460,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             network=held["network"],
             asset=held.get("asset"),
             verification_id=verification_id,
+            hold_token=hold_token,
         )
         with self._lock:
             self.holds[pid] = hold
@@ -525,15 +544,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
     def _mark_sent(self, hold: Hold) -> PredebitDeclined | None:
         """PENDING -> SENT with the signed terms; the decline to raise if the ledger refuses or is unreachable."""
         try:
-            marked = self.predebit.ledger(
-                {
-                    "version": "1",
-                    "op": "markSent",
-                    "paymentSessionId": hold.payment_session_id,
-                    "paymentId": hold.payment_id,
-                    "signed": hold.signed,
-                }
-            )
+            marked = self.predebit.ledger({**hold.ledger_event("markSent"), "signed": hold.signed})
         except PredebitUnavailable:
             return PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=hold.verification_id)
         if not marked.get("ok"):
@@ -545,13 +556,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     def _release(self, hold: Hold, reason: str) -> None:
         """PENDING -> VOIDED for a payment never sent (retried; a final failure is logged and counted)."""
-        event: dict[str, Any] = {
-            "version": "1",
-            "op": "release",
-            "paymentSessionId": hold.payment_session_id,
-            "paymentId": hold.payment_id,
-            "reason": reason,
-        }
+        event = {**hold.ledger_event("release"), "reason": reason}
         if hold.amount_micros is not None:
             event["amountMicros"] = hold.amount_micros
         try:
@@ -588,13 +593,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         if settlement is None:
             logger.warning("predebit hold %s: no settlement in the paid retry's result; it stays SENT", sent_id)
             return
-        commit: dict[str, Any] = {
-            "version": "1",
-            "op": "commit",
-            "paymentSessionId": hold.payment_session_id,
-            "paymentId": hold.payment_id,
-            "settlement": settlement,
-        }
+        commit = {**hold.ledger_event("commit"), "settlement": settlement}
         if hold.amount_micros is not None:
             commit["amountMicros"] = hold.amount_micros
         try:
