@@ -7,6 +7,9 @@ set -euo pipefail
 P=${PREDEBIT:-target/debug/predebit}
 AUDIT_LOG=${1:-/dev/null}
 SESSION=ps-alice-main
+# The sample ledger events hold real times for this clock (2027-01-15T08:00:00Z): the signed
+# authorizations are valid for 60 s after it, as a merchant's maxTimeoutSeconds asks.
+CLOCK=1800000000
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -41,7 +44,7 @@ resolve() {
   EVENT=$file
   source=$(sed -n 's/.*"decisionToken": *"VERIFY:\([^"]*\)".*/\1/p' "$file")
   [ -n "$source" ] || return 0
-  token=$("$P" invoke verify "events/verify/$source.json" 2>>"$AUDIT_LOG" |
+  token=$("$P" invoke verify --now "$CLOCK" "events/verify/$source.json" 2>>"$AUDIT_LOG" |
     python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("decisionToken", ""))')
   [ -n "$token" ] || { echo "demo-ledger.sh: verifying $source.json did not say YES" >&2; exit 1; }
   printf '  %-40s verify: YES, decision token issued\n' "($source.json)"
@@ -52,10 +55,10 @@ resolve() {
 echo "ledger: events/ledger/*.json in order, with the session's balances after each change"
 for file in events/ledger/*.json; do
   name=$(basename "$file" .json)
-  args=()
+  args=(--now "$CLOCK")
   case "$name" in
-    # The scheduled expire, run as if 1000 s later: the SENT hold's authorization has lapsed.
-    *-expire) args=(--now $(( $(date +%s) + 1000 ))); name="$name (clock +1000 s)" ;;
+    # The scheduled expire, run 1000 s later: the SENT hold's authorization has lapsed.
+    *-expire) args=(--now $((CLOCK + 1000))); name="$name (clock +1000 s)" ;;
   esac
   resolve "$file"
   session=$(sed -n 's/.*"paymentSessionId": *"\([^"]*\)".*/\1/p' "$file" | head -n 1)

@@ -7,6 +7,7 @@ a closing 'N passed, N failed' line; exits non-zero on any failure.
 import json
 import pathlib
 import sys
+import time
 import urllib.request
 
 BASE = sys.argv[1]
@@ -47,7 +48,7 @@ session, payment = event["paymentSessionId"], event["paymentId"]
 steps = [
     {"version": "1", "op": "reserve", "decisionToken": decision.get("decisionToken", "")},
     {"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": payment,
-     "signed": {"to": event["requirement"]["payTo"], "value": "1000000", "network": "base", "validBefore": 4102444800}},
+     "signed": {"to": event["requirement"]["payTo"], "value": "1000000", "network": "base", "validBefore": int(time.time()) + 60}},
     {"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": payment, "amountMicros": 1000000,
      "settlement": {"success": True, "transaction": "0x" + "ab" * 32, "network": "base"}},
 ]

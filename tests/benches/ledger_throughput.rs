@@ -61,6 +61,7 @@ fn claims(i: usize, now: u64) -> TokenClaims {
             agent: None,
         },
         consent_required: true,
+        authorization_window_seconds: 300,
         issued_at: now,
         expires_at: now + 3600,
     }

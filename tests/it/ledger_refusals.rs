@@ -14,6 +14,8 @@ use predebit_store::secrets::KeySource;
 use predebit_store::DynamoStore;
 use serde_json::{json, Value};
 
+use predebit_tests::repo_root;
+
 use crate::common::{test_keys, NOW};
 use crate::ledger_flow::{assert_invariant, pid, Flow};
 
@@ -455,21 +457,70 @@ async fn a_sent_hold_expires_at_valid_before_plus_the_margin_and_not_before() {
 }
 
 #[tokio::test]
-async fn a_sent_hold_with_a_distant_valid_before_expires_fifteen_minutes_after_it_was_sent() {
-    // GIVEN a hold marked sent at NOW + 1 with an authorization valid for a day
-    let flow = Flow::new("expire-sent-cap").await;
-    let sent = sent_hold(&flow, &pid(1), NOW + 86_400).await;
-    assert_eq!(sent["hold"]["expiresAt"], NOW + 1 + 900, "{sent}");
-    // WHEN expire runs just before and at the cap
-    let early = flow.op_at(expire(), NOW + 900).await;
-    let due = flow.op_at(expire(), NOW + 901).await;
-    // THEN it is voided at the cap, not before
+async fn mark_sent_refuses_an_authorization_that_outlives_the_approved_window_and_changes_nothing()
+{
+    // GIVEN a hold approved at NOW under the default 300 s window (latest validBefore NOW + 330)
+    let flow = Flow::new("mark-sent-window").await;
+    let token = flow.approve(&pid(1), "1000000", SESSION).await;
+    assert_eq!(flow.op(reserve(&token)).await["ok"], true);
+    // WHEN the signed authorization is valid one second longer, or for a day
+    for valid_before in [NOW + 331, NOW + 86_400, u64::MAX] {
+        let refused = flow
+            .op(mark_sent(SESSION, &pid(1), "1000000", valid_before))
+            .await;
+        // THEN markSent refuses it and the hold stays PENDING with its expiry
+        assert_eq!(
+            refused["reasonCode"], "SIGNED_PAYLOAD_MISMATCH",
+            "{refused}"
+        );
+        let hold = flow.op(get_hold(SESSION, &pid(1))).await;
+        assert_eq!(hold["hold"]["state"], "PENDING", "{hold}");
+        assert_eq!(hold["hold"]["expiresAt"], NOW + 1 + 120, "{hold}");
+    }
+    // AND the longest allowed authorization is accepted
+    let sent = flow
+        .op(mark_sent(SESSION, &pid(1), "1000000", NOW + 330))
+        .await;
+    assert_eq!(sent["hold"]["state"], "SENT", "{sent}");
+}
+
+#[tokio::test]
+async fn a_sent_hold_with_the_longest_allowed_authorization_stays_open_until_it_cannot_settle() {
+    // GIVEN a hold marked sent with validBefore NOW + 330, the latest the window allows
+    let flow = Flow::new("expire-sent-longest").await;
+    let sent = sent_hold(&flow, &pid(1), NOW + 330).await;
+    assert_eq!(sent["hold"]["expiresAt"], NOW + 450, "{sent}");
+    // WHEN expire runs one second before validBefore + 120, then at it (no 15-minute cap)
+    let early = flow.op_at(expire(), NOW + 449).await;
+    let due = flow.op_at(expire(), NOW + 450).await;
+    // THEN it is voided only once the authorization can no longer settle
     assert_eq!(
         early["expired"],
         json!({"pending": 0, "sent": 0}),
         "{early}"
     );
     assert_eq!(due["expired"], json!({"pending": 0, "sent": 1}), "{due}");
+    let s = flow.session(SESSION).await;
+    assert_eq!((s.available_micros, s.reserved_micros), (LIMIT, 0));
+}
+
+#[tokio::test]
+async fn a_merchant_asking_for_a_day_long_authorization_is_never_signed_for() {
+    // GIVEN the review's attack: a merchant asks for a one-day timeout on a session
+    let flow = Flow::new("day-long-window").await;
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    event["requirement"]["maxTimeoutSeconds"] = json!(86_400);
+    // WHEN it is verified THEN it is declined before any hold or signature
+    let decision = flow.verify.handle_json(&event, "it-window", NOW).await;
+    assert_eq!(
+        decision["reasonCode"], "AUTHORIZATION_WINDOW_TOO_LONG",
+        "{decision}"
+    );
+    assert!(decision.get("decisionToken").is_none());
     let s = flow.session(SESSION).await;
     assert_eq!((s.available_micros, s.reserved_micros), (LIMIT, 0));
 }

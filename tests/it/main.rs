@@ -6,6 +6,7 @@ mod ledger_events;
 mod ledger_flow;
 mod ledger_race;
 mod ledger_refusals;
+mod ledger_window;
 mod logs;
 mod secrets;
 mod store;

@@ -186,8 +186,8 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
             );
         }
         Command::Invoke {
-            function: InvokeFunction::Verify { files },
-        } => invoke_verify(cli, files).await?,
+            function: InvokeFunction::Verify { files, now },
+        } => invoke_verify(cli, files, *now).await?,
         Command::Invoke {
             function: InvokeFunction::Ledger { files, ops, now },
         } => invoke_ledger(cli, files, ops, *now).await?,
@@ -363,7 +363,7 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
+async fn invoke_verify(cli: &Cli, files: &[String], now: Option<u64>) -> Result<(), CliError> {
     let config = predebit_store::config::load().await;
     let store = DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli));
     let keys = KeySource::from_secrets_manager(
@@ -386,7 +386,11 @@ async fn invoke_verify(cli: &Cli, files: &[String]) -> Result<(), CliError> {
         let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         let verification_id = format!("local-{:016x}", rand::rng().next_u64());
         let response = service
-            .handle_json(&event, &verification_id, now_epoch_seconds())
+            .handle_json(
+                &event,
+                &verification_id,
+                now.unwrap_or_else(now_epoch_seconds),
+            )
             .await;
         if table {
             let name = std::path::Path::new(file)

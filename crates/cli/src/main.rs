@@ -245,6 +245,9 @@ pub enum InvokeFunction {
         /// Event JSON files.
         #[arg(required = true)]
         files: Vec<String>,
+        /// The clock, in epoch seconds; default: now.
+        #[arg(long)]
+        now: Option<u64>,
     },
     /// Run the ledger handler on one or more event files, in order, and print the responses.
     Ledger {

@@ -18,8 +18,9 @@ pub const HOLD_MAC_TAG: &str = "predebit/hold/v1";
 pub const OPEN_SHARDS: u32 = 4;
 /// A SENT hold stays open this long after its authorization's `validBefore`.
 pub const SENT_MARGIN_SECONDS: u64 = 120;
-/// A SENT hold never stays open longer than this after it was marked sent.
-pub const SENT_CAP_SECONDS: u64 = 900;
+/// Clock skew allowed between predebit and the signer: a signed `validBefore` may be this much
+/// later than the decision's issue time plus the approved authorization window.
+pub const VALID_BEFORE_SKEW_SECONDS: u64 = 30;
 /// Default window for a PENDING hold to be signed and marked sent.
 pub const DEFAULT_PENDING_WINDOW_SECONDS: u64 = 120;
 
@@ -114,6 +115,9 @@ pub struct Hold {
     pub resource_host: Option<String>,
     /// The requirement's maxTimeoutSeconds.
     pub max_timeout_seconds: u64,
+    /// The latest `validBefore` markSent accepts (exclusive expiry of the authorization): the
+    /// decision's issue time + the approved authorization window + the clock-skew allowance.
+    pub latest_valid_before: u64,
     /// Digest of the payment's terms; a replay with another fingerprint is a conflict.
     pub fingerprint: String,
     /// The audit record that authorised the hold.
@@ -206,6 +210,7 @@ impl Hold {
             "tokenDigest": self.token_digest,
             "verificationId": self.verification_id,
             "createdAt": self.created_at,
+            "latestValidBefore": self.latest_valid_before,
         });
         canonicalize(&doc).expect("strings and integers canonicalize")
     }
@@ -258,11 +263,10 @@ pub fn all_open_shards() -> Vec<String> {
     (0..OPEN_SHARDS).map(|n| format!("OPEN#{n}")).collect()
 }
 
-/// When a SENT hold expires: `validBefore + margin`, capped at `now + 15 min`.
-pub fn sent_expires_at(valid_before: u64, now: u64) -> u64 {
-    valid_before
-        .saturating_add(SENT_MARGIN_SECONDS)
-        .min(now.saturating_add(SENT_CAP_SECONDS))
+/// When a SENT hold expires: `validBefore + margin`, never earlier, so no signed authorization
+/// outlives its hold. markSent bounds `validBefore` by [`Hold::latest_valid_before`].
+pub fn sent_expires_at(valid_before: u64) -> u64 {
+    valid_before.saturating_add(SENT_MARGIN_SECONDS)
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -311,6 +315,7 @@ pub(crate) mod tests {
             max_timeout_seconds: 60,
             policy_versions: crate::records::PolicyVersions::default(),
             consent_required: false,
+            authorization_window_seconds: 300,
             issued_at: 100,
             expires_at: 160,
         };
@@ -370,9 +375,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn sent_expiry_is_valid_before_plus_margin_capped_at_fifteen_minutes() {
-        assert_eq!(sent_expires_at(1_000, 900), 1_120);
-        assert_eq!(sent_expires_at(100_000, 1_000), 1_900);
+    fn sent_expiry_is_valid_before_plus_margin_with_no_cap() {
+        assert_eq!(sent_expires_at(1_000), 1_120);
+        assert_eq!(sent_expires_at(100_000), 100_120);
+        assert_eq!(sent_expires_at(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn the_latest_valid_before_is_issue_time_plus_window_plus_skew_and_is_sealed() {
+        // GIVEN a hold made from a token issued at 100 with a 300 s window
+        let hold = sample_hold();
+        assert_eq!(
+            hold.latest_valid_before,
+            100 + 300 + VALID_BEFORE_SKEW_SECONDS
+        );
+        // THEN widening it behind the ledger breaks the MAC
+        let mut edited = hold.clone();
+        edited.latest_valid_before += 1;
+        assert!(!edited.mac_is_valid(&keys()));
     }
 
     #[test]

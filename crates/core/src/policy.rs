@@ -26,6 +26,9 @@ pub enum PolicyError {
         /// Why it was refused.
         source: MoneyError,
     },
+    /// `maxAuthorizationSeconds` is zero.
+    #[error("maxAuthorizationSeconds must be a whole number of seconds from 1")]
+    MaxAuthorizationSeconds,
     /// An address in `allowedPayTo` or `blockedPayTo` is neither a valid EVM nor Solana address.
     #[error(
         "{field} entry {value:?} is not a valid EVM (EIP-55 when mixed-case) or Solana address"
@@ -78,6 +81,7 @@ present_field!(de_allowed_assets, "allowedAssets");
 present_field!(de_extra_assets, "extraAssets");
 present_field!(de_max_per_payment, "maxPerPayment");
 present_field!(de_allowed_tools, "allowedTools");
+present_field!(de_max_authorization_seconds, "maxAuthorizationSeconds");
 present_field!(de_consent_required, "consentRequired");
 
 /// One stored policy document, of any scope. `null` is refused: leave a field out to not restrict.
@@ -142,6 +146,14 @@ pub struct PolicyDocument {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_per_payment: Option<String>,
+    /// The longest a signed authorization may stay valid, in seconds: a requirement whose
+    /// `maxTimeoutSeconds` is longer is declined. Default 300; never more than 900.
+    #[serde(
+        default,
+        deserialize_with = "de_max_authorization_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_authorization_seconds: Option<u64>,
     /// Only these tool names.
     #[serde(
         default,
@@ -197,6 +209,9 @@ impl PolicyDocument {
     /// Checks every field's values (amount, addresses, hosts, networks, extra assets).
     pub fn validate(&self) -> Result<(), PolicyError> {
         self.max_per_payment_micros()?;
+        if self.max_authorization_seconds == Some(0) {
+            return Err(PolicyError::MaxAuthorizationSeconds);
+        }
         validate_pay_to("allowedPayTo", &self.allowed_pay_to)?;
         validate_pay_to("blockedPayTo", &self.blocked_pay_to)?;
         validate_hosts("allowedHosts", &self.allowed_hosts)?;
@@ -281,6 +296,12 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// The authorization window when no policy sets `maxAuthorizationSeconds`.
+pub const DEFAULT_MAX_AUTHORIZATION_SECONDS: u64 = 300;
+/// The longest authorization window whatever a policy says: a SENT hold stays open until the
+/// signed authorization cannot settle, so this bounds how long budget can be in doubt.
+pub const MAX_AUTHORIZATION_CEILING_SECONDS: u64 = 900;
+
 /// The allow-lists of every scope that has one; a value must be in each.
 #[derive(Debug, Clone, Default)]
 struct AllowLists(Vec<Vec<String>>);
@@ -326,6 +347,7 @@ pub struct EffectivePolicy {
     allowed_assets: AllowLists,
     allowed_tools: AllowLists,
     max_per_payment_micros: Option<u64>,
+    max_authorization_seconds: u64,
     consent_required: bool,
     asset_table: AssetTable,
 }
@@ -362,6 +384,12 @@ pub fn combine(docs: &[&PolicyDocument]) -> Result<EffectivePolicy, PolicyError>
         allowed_assets: AllowLists::collect(docs, |d| &d.allowed_assets),
         allowed_tools: AllowLists::collect(docs, |d| &d.allowed_tools),
         max_per_payment_micros,
+        max_authorization_seconds: docs
+            .iter()
+            .filter_map(|d| d.max_authorization_seconds)
+            .min()
+            .unwrap_or(DEFAULT_MAX_AUTHORIZATION_SECONDS)
+            .min(MAX_AUTHORIZATION_CEILING_SECONDS),
         consent_required: docs.iter().any(|d| d.consent_required == Some(true)),
         asset_table,
     })
@@ -423,6 +451,12 @@ impl EffectivePolicy {
     /// The smallest `maxPerPayment` of any scope, in micro-USD.
     pub fn max_per_payment_micros(&self) -> Option<u64> {
         self.max_per_payment_micros
+    }
+
+    /// The longest authorization window allowed, in seconds: the smallest
+    /// `maxAuthorizationSeconds` of any scope, else the default, never above the ceiling.
+    pub fn max_authorization_seconds(&self) -> u64 {
+        self.max_authorization_seconds
     }
 
     /// Whether any scope requires consent.
@@ -794,6 +828,48 @@ mod tests {
         assert!(p.host_blocked(Some("EVIL.com")));
         assert!(p.host_blocked(Some("evil.com.")));
         assert!(p.host_blocked(Some("x.EVIL.ORG.")));
+    }
+
+    // ---- authorization window ----
+
+    #[test]
+    fn the_authorization_window_defaults_to_300_seconds() {
+        assert_eq!(effective(&["{}"]).max_authorization_seconds(), 300);
+        assert_eq!(combine(&[]).unwrap().max_authorization_seconds(), 300);
+    }
+
+    #[test]
+    fn the_authorization_window_is_the_smallest_of_any_scope() {
+        let p = effective(&[
+            r#"{"maxAuthorizationSeconds":600}"#,
+            r#"{"maxAuthorizationSeconds":120}"#,
+            "{}",
+        ]);
+        assert_eq!(p.max_authorization_seconds(), 120);
+        let p = effective(&[r#"{"maxAuthorizationSeconds":600}"#]);
+        assert_eq!(p.max_authorization_seconds(), 600);
+    }
+
+    #[test]
+    fn no_policy_raises_the_authorization_window_above_900_seconds() {
+        let p = effective(&[r#"{"maxAuthorizationSeconds":86400}"#]);
+        assert_eq!(p.max_authorization_seconds(), 900);
+    }
+
+    #[test]
+    fn a_zero_negative_or_fractional_authorization_window_is_refused() {
+        assert_eq!(
+            PolicyDocument::parse(r#"{"maxAuthorizationSeconds":0}"#),
+            Err(PolicyError::MaxAuthorizationSeconds)
+        );
+        for bad in ["-1", "1.5", "\"300\"", "null"] {
+            let err = PolicyDocument::parse(&format!(r#"{{"maxAuthorizationSeconds":{bad}}}"#))
+                .unwrap_err();
+            assert!(
+                matches!(&err, PolicyError::Json(m) if m.contains("maxAuthorizationSeconds")),
+                "{bad}: {err}"
+            );
+        }
     }
 
     // ---- extra assets ----

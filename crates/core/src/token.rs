@@ -59,6 +59,9 @@ pub struct TokenClaims {
     pub policy_versions: PolicyVersions,
     /// Whether a consent record was required for this payment.
     pub consent_required: bool,
+    /// The longest authorization window policy allowed, in seconds: the ledger refuses a signed
+    /// `validBefore` later than `issuedAt` + this + the clock-skew allowance.
+    pub authorization_window_seconds: u64,
     /// Epoch seconds of issue.
     pub issued_at: u64,
     /// Epoch seconds from which the token is expired (exclusive).
@@ -193,6 +196,7 @@ mod tests {
                 agent: Some(7),
             },
             consent_required: true,
+            authorization_window_seconds: 300,
             issued_at: 1_790_000_000,
             expires_at: 1_790_000_000 + TOKEN_TTL_SECONDS,
         }
@@ -210,9 +214,10 @@ mod tests {
         "YTAyOTEzIiwicGF5VG8iOiIweDIwOTY5M2JjNmFmYzBjNTMyOGJhMzZmYWYwM2M1MTRlZjMxMjI4N2Mi",
         "LCJhbW91bnRBdG9taWMiOiIxMDAwMCIsImFtb3VudE1pY3JvcyI6MTAwMDAsInJlc291cmNlSG9zdCI6",
         "ImFwaS5leGFtcGxlLmNvbSIsIm1heFRpbWVvdXRTZWNvbmRzIjozMDAsInBvbGljeVZlcnNpb25zIjp7",
-        "Imdsb2JhbCI6MywidXNlciI6bnVsbCwiYWdlbnQiOjd9LCJjb25zZW50UmVxdWlyZWQiOnRydWUsImlz",
-        "c3VlZEF0IjoxNzkwMDAwMDAwLCJleHBpcmVzQXQiOjE3OTAwMDAwNjB9",
-        ".B6B2c1d_pys6A6QqqZyqCvEgYuqDkCmTjGWMsA19AbA",
+        "Imdsb2JhbCI6MywidXNlciI6bnVsbCwiYWdlbnQiOjd9LCJjb25zZW50UmVxdWlyZWQiOnRydWUsImF1",
+        "dGhvcml6YXRpb25XaW5kb3dTZWNvbmRzIjozMDAsImlzc3VlZEF0IjoxNzkwMDAwMDAwLCJleHBpcmVz",
+        "QXQiOjE3OTAwMDAwNjB9",
+        ".ZqauM7kWwif6_iKMAw4tEdKSL_v6FGPIZv2zJI6aYE0",
     );
 
     /// A token with `payload` MACed correctly under the test key, kid `k2026-11`.

@@ -405,8 +405,9 @@ impl LedgerStore for DynamoStore {
         hold_expires_at: u64,
         now: u64,
     ) -> Result<Transition, StoreError> {
+        // The signed authorization may not outlive the approved window (latestValidBefore).
         let mut condition =
-            "#st = :pending AND payTo = :to AND amountAtomic = :value AND network = :network"
+            "#st = :pending AND payTo = :to AND amountAtomic = :value AND network = :network AND latestValidBefore >= :vb"
                 .to_string();
         let mut vals = vec![
             (":pending", s("PENDING")),
@@ -417,6 +418,7 @@ impl LedgerStore for DynamoStore {
             (":signed", attr(signed)),
             (":now", n(now)),
             (":exp", n(hold_expires_at)),
+            (":vb", n(signed.valid_before)),
         ];
         if let Some(asset) = &signed.asset {
             condition.push_str(" AND asset = :asset");

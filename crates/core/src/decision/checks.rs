@@ -30,11 +30,12 @@ pub(super) fn check(
 ) -> Check {
     let policy = parse_policies(snapshot)?;
     out.consent_required = policy.consent_required();
+    out.authorization_window_seconds = Some(policy.max_authorization_seconds());
     let (agent, session) = registry(request, snapshot, &policy, now)?;
     tools(request, agent, &policy)?;
     let micros = asset_and_amount(requirement, &policy, out.amount.as_mut())?;
     merchant(request, requirement, &policy)?;
-    limits(&policy, micros, session)
+    limits(requirement, &policy, micros, session)
 }
 
 fn parse_policies(snapshot: &VerifySnapshot) -> Check<EffectivePolicy> {
@@ -239,8 +240,21 @@ fn merchant(request: &VerifyRequest, requirement: &Requirement, policy: &Effecti
     Ok(())
 }
 
-/// The per-payment cap, then what the session still has available.
-fn limits(policy: &EffectivePolicy, micros: u64, session: &SessionRecord) -> Check {
+/// The authorization window, the per-payment cap, then what the session still has available.
+fn limits(
+    requirement: &Requirement,
+    policy: &EffectivePolicy,
+    micros: u64,
+    session: &SessionRecord,
+) -> Check {
+    // A signed authorization settles until its validBefore; the hold must outlive it, so the
+    // window the merchant asks for is bounded before anything is signed.
+    if requirement.max_timeout_seconds > policy.max_authorization_seconds() {
+        return fail(
+            ReasonCode::AuthorizationWindowTooLong,
+            "requirement.maxTimeoutSeconds is above maxAuthorizationSeconds",
+        );
+    }
     if policy
         .max_per_payment_micros()
         .is_some_and(|max| micros > max)

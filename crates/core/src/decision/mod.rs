@@ -1,13 +1,13 @@
 //! The decision: checks in a fixed, documented order (cheapest and most specific first), then
 //! the response, the sealed audit record and, on YES, the decision token.
 //!
-//! Order: INVALID_REQUEST, PAYMENT_TYPE_NOT_SUPPORTED, REQUIREMENT_INVALID, SCHEME_NOT_ALLOWED
-//! (no store read for these); STORE_UNAVAILABLE; POLICY_MISSING, POLICY_INVALID; AGENT_UNKNOWN,
+//! Order: INVALID_REQUEST, PAYMENT_TYPE_NOT_SUPPORTED, REQUIREMENT_INVALID, SCHEME_NOT_ALLOWED,
+//! RESOURCE_MISMATCH (no store read for these); STORE_UNAVAILABLE; POLICY_MISSING, POLICY_INVALID; AGENT_UNKNOWN,
 //! AGENT_USER_MISMATCH, AGENT_REVOKED, AGENT_SUSPENDED; SESSION_UNKNOWN, SESSION_USER_MISMATCH,
 //! SESSION_CLOSED, SESSION_EXPIRED; CONSENT_MISSING, CONSENT_REVOKED, CONSENT_EXPIRED (when
 //! consent is required); TOOL_NOT_ALLOWED; NETWORK_NOT_ALLOWED; ASSET_NOT_ALLOWED;
-//! AMOUNT_OUT_OF_RANGE; MERCHANT_BLOCKED; MERCHANT_NOT_ALLOWED; AMOUNT_OVER_PAYMENT_LIMIT;
-//! SESSION_BUDGET_EXCEEDED; else YES.
+//! AMOUNT_OUT_OF_RANGE; MERCHANT_BLOCKED; MERCHANT_NOT_ALLOWED; AUTHORIZATION_WINDOW_TOO_LONG;
+//! AMOUNT_OVER_PAYMENT_LIMIT; SESSION_BUDGET_EXCEEDED; else YES.
 
 mod checks;
 mod prepare;
@@ -124,6 +124,8 @@ pub struct Outcome {
     pub policy_versions: PolicyVersions,
     /// Whether the policies required consent.
     pub consent_required: bool,
+    /// The longest authorization window policy allows (seconds), once the policies parsed.
+    pub authorization_window_seconds: Option<u64>,
 }
 
 impl Outcome {
@@ -136,6 +138,7 @@ impl Outcome {
             amount: None,
             policy_versions: PolicyVersions::default(),
             consent_required: false,
+            authorization_window_seconds: None,
         }
     }
 }
@@ -547,6 +550,60 @@ mod tests {
         assert_eq!(claims.resource_host.as_deref(), Some("api.example"));
         let record: Value = serde_json::from_str(&d.audit.canonical).unwrap();
         assert_eq!(record["resourceHost"], "api.example");
+    }
+
+    fn decide_timeout(s: &MemoryStore, max_timeout_seconds: u64) -> VerifyResponse {
+        let mut e = event("1000000");
+        e["requirement"]["maxTimeoutSeconds"] = json!(max_timeout_seconds);
+        decide_now(s, &e)
+    }
+
+    #[test]
+    fn a_merchant_asking_for_a_longer_window_than_policy_allows_is_declined() {
+        // GIVEN no window in policy (the default, 300 s)
+        let s = host_policy_store("{}");
+        // THEN 300 s is approved and 301 s (or a day) is declined before anything is signed
+        assert_eq!(decide_timeout(&s, 300).reason_code, ReasonCode::Approved);
+        for asked in [301, 86_400, u64::MAX] {
+            let r = decide_timeout(&s, asked);
+            assert_eq!(
+                (r.decision, r.reason_code),
+                (Verdict::No, ReasonCode::AuthorizationWindowTooLong),
+                "{asked}"
+            );
+            assert!(r.decision_token.is_none());
+        }
+    }
+
+    #[test]
+    fn the_window_is_the_smallest_policy_value_and_never_above_900_seconds() {
+        let s = store(
+            Some(r#"{"maxAuthorizationSeconds": 86400}"#),
+            Some(r#"{"maxAuthorizationSeconds": 120}"#),
+            10_000_000,
+        );
+        assert_eq!(decide_timeout(&s, 120).reason_code, ReasonCode::Approved);
+        assert_eq!(
+            decide_timeout(&s, 121).reason_code,
+            ReasonCode::AuthorizationWindowTooLong
+        );
+        let s = host_policy_store(r#"{"maxAuthorizationSeconds": 86400}"#);
+        assert_eq!(decide_timeout(&s, 900).reason_code, ReasonCode::Approved);
+        assert_eq!(
+            decide_timeout(&s, 901).reason_code,
+            ReasonCode::AuthorizationWindowTooLong
+        );
+    }
+
+    #[test]
+    fn the_token_carries_the_approved_window() {
+        let keys = keys();
+        let s = host_policy_store(r#"{"maxAuthorizationSeconds": 240}"#);
+        let r = decide_timeout(&s, 60);
+        let claims =
+            crate::token::verify(r.decision_token.as_deref().unwrap(), &keys, NOW).unwrap();
+        assert_eq!(claims.authorization_window_seconds, 240);
+        assert_eq!(claims.max_timeout_seconds, 60);
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {

@@ -89,6 +89,7 @@ impl Prepared {
             }),
             policy_versions: snapshot.policy_versions(),
             consent_required: false,
+            authorization_window_seconds: None,
             request: None,
             requirement: None,
         };

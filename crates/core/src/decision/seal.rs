@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{AmountView, Decision, DecisionContext, Outcome, Verdict, VerifyResponse};
 use crate::address::normalize_address;
 use crate::audit;
+use crate::policy::DEFAULT_MAX_AUTHORIZATION_SECONDS;
 use crate::reason::ReasonCode;
 use crate::token::{self, TokenClaims, TOKEN_TTL_SECONDS};
 use crate::verify::EVENT_VERSION;
@@ -102,6 +103,9 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
                 max_timeout_seconds: q.max_timeout_seconds,
                 policy_versions: outcome.policy_versions,
                 consent_required: outcome.consent_required,
+                authorization_window_seconds: outcome
+                    .authorization_window_seconds
+                    .unwrap_or(DEFAULT_MAX_AUTHORIZATION_SECONDS),
                 issued_at: ctx.now,
                 expires_at: token_expires_at,
             };

@@ -16,7 +16,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
         let signed = parse_signed(f)?;
-        let expires_at = sent_expires_at(signed.valid_before, now);
+        let expires_at = sent_expires_at(signed.valid_before);
         let outcome = self
             .store
             .mark_sent(&session_id, &payment_id, &signed, expires_at, now)
@@ -42,6 +42,11 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 )),
                 HoldState::Posted => Err(refused(Some(f.op), ReasonCode::HoldAlreadyPosted, "")),
                 HoldState::Voided => Err(refused(Some(f.op), ReasonCode::HoldAlreadyVoided, "")),
+                HoldState::Pending if signed.valid_before > hold.latest_valid_before => Err(refused(
+                    Some(f.op),
+                    ReasonCode::SignedPayloadMismatch,
+                    "signed.validBefore is later than the approved authorization window allows; the hold is unchanged",
+                )),
                 HoldState::Pending => Err(refused(
                     Some(f.op),
                     ReasonCode::SignedPayloadMismatch,

@@ -6,7 +6,7 @@ use super::events::Fields;
 use super::refusals::{token_refusal, unavailable};
 use super::responses::{ok, refused};
 use super::{Ledger, LedgerStore, ReserveRequest, ReserveResult};
-use crate::hold::{fingerprint, open_shard, Hold, HoldState};
+use crate::hold::{fingerprint, open_shard, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
 use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 use crate::token::{self, token_digest, TokenClaims};
@@ -92,6 +92,10 @@ pub fn new_hold(
         pay_to: claims.pay_to.clone(),
         resource_host: claims.resource_host.clone(),
         max_timeout_seconds: claims.max_timeout_seconds,
+        latest_valid_before: claims
+            .issued_at
+            .saturating_add(claims.authorization_window_seconds)
+            .saturating_add(VALID_BEFORE_SKEW_SECONDS),
         fingerprint: fingerprint(
             &claims.payment_session_id,
             &claims.payment_id,
