@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class _Signing:
     signed: _Signed | None = None
 
 
+_GUARDED: weakref.WeakSet[PaymentManager] = weakref.WeakSet()  # managers whose methods are wrapped
 _CALL: ContextVar[_ToolCall | None] = ContextVar("predebit_tool_call", default=None)
 _SIGNING: ContextVar[_Signing | None] = ContextVar("predebit_signing", default=None)
 
@@ -263,7 +265,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     def guard(self, manager: PaymentManager) -> None:
         """Wraps ``process_payment`` and ``generate_payment_header`` on this manager instance."""
-        if getattr(manager, "_predebit_guarded", False):
+        if manager in _GUARDED:
             return
         original_process: Callable[..., dict[str, Any]] = manager.process_payment
         original_generate: Callable[..., dict[str, str]] = manager.generate_payment_header
@@ -306,9 +308,11 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
             return header
 
+        # Replacing the two methods on this instance is the integration point (the SDK's plugin
+        # calls them on its manager); mypy refuses assignments to methods by default.
         manager.process_payment = process_payment  # type: ignore[method-assign]
         manager.generate_payment_header = generate_payment_header  # type: ignore[method-assign]
-        manager._predebit_guarded = True  # type: ignore[attr-defined]
+        _GUARDED.add(manager)
 
     # ---- hooks --------------------------------------------------------------------------
 
