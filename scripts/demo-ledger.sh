@@ -37,19 +37,27 @@ balances() {
     awk -v id="$1" 'NR == 1 { status = $3 } NR == 2 { sub(/^ +/, ""); print "      " id " " status ": " $0 }'
 }
 
-# A "VERIFY:<name>" token is replaced by the token from verifying events/verify/<name>.json now;
-# sets EVENT to the file to send.
+# A "VERIFY:<name>" token is replaced by the token from verifying events/verify/<name>.json now,
+# and a "HOLD:<event>" token by the hold token that reserve event returned; sets EVENT to the
+# file to send.
 resolve() {
   local file=$1 source token
   EVENT=$file
   source=$(sed -n 's/.*"decisionToken": *"VERIFY:\([^"]*\)".*/\1/p' "$file")
-  [ -n "$source" ] || return 0
-  token=$("$P" invoke verify --now "$CLOCK" "events/verify/$source.json" 2>>"$AUDIT_LOG" |
-    python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("decisionToken", ""))')
-  [ -n "$token" ] || { echo "demo-ledger.sh: verifying $source.json did not say YES" >&2; exit 1; }
-  printf '  %-40s verify: YES, decision token issued\n' "($source.json)"
-  EVENT="$TMP/$(basename "$file")"
-  sed "s|VERIFY:$source|$token|" "$file" >"$EVENT"
+  if [ -n "$source" ]; then
+    token=$("$P" invoke verify --now "$CLOCK" "events/verify/$source.json" 2>>"$AUDIT_LOG" |
+      python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("decisionToken", ""))')
+    [ -n "$token" ] || { echo "demo-ledger.sh: verifying $source.json did not say YES" >&2; exit 1; }
+    printf '  %-40s verify: YES, decision token issued\n' "($source.json)"
+    EVENT="$TMP/$(basename "$file")"
+    sed "s|VERIFY:$source|$token|" "$file" >"$EVENT"
+  fi
+  source=$(sed -n 's/.*"holdToken": *"HOLD:\([^"]*\)".*/\1/p' "$file")
+  if [ -n "$source" ]; then
+    [ -s "$TMP/$source.holdtoken" ] || { echo "demo-ledger.sh: $source returned no hold token" >&2; exit 1; }
+    EVENT="$TMP/$(basename "$file")"
+    sed "s|HOLD:$source|$(cat "$TMP/$source.holdtoken")|" "$file" >"$EVENT"
+  fi
 }
 
 echo "ledger: events/ledger/*.json in order, with the session's balances after each change"
@@ -63,9 +71,12 @@ for file in events/ledger/*.json; do
   resolve "$file"
   session=$(sed -n 's/.*"paymentSessionId": *"\([^"]*\)".*/\1/p' "$file" | head -n 1)
   printf '  %-40s ' "$name"
-  if "$P" invoke ledger "${args[@]}" "$EVENT" | summary; then
+  # A reserve's hold token is kept (never printed) for the events that name it.
+  if "$P" invoke ledger "${args[@]}" "$EVENT" | tee "$TMP/response.json" | summary; then
     balances "${session:-$SESSION}"
   fi
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("holdToken") or "")' \
+    "$TMP/response.json" >"$TMP/$(basename "$file" .json).holdtoken"
 done
 echo
 "$P" session show "$SESSION"

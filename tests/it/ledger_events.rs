@@ -3,13 +3,15 @@
 //! token from verifying `events/verify/<name>.json` just before the event runs.
 
 use predebit_tests::repo_root;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::NOW;
 use crate::ledger_flow::{assert_invariant, Flow};
 
 /// The placeholder prefix of a decision token in `events/ledger/`.
 const VERIFY_PLACEHOLDER: &str = "VERIFY:";
+/// `"holdToken": "HOLD:<reserve event>"` stands for the hold token that reserve event returned.
+const HOLD_PLACEHOLDER: &str = "HOLD:";
 
 fn sample_events() -> Vec<(String, Value, Value)> {
     let dir = repo_root().join("events/ledger");
@@ -53,6 +55,7 @@ async fn every_sample_ledger_event_gets_its_expected_result_in_order() {
     let events = sample_events();
     assert!(events.len() >= 20, "found {} ledger events", events.len());
     let mut now = NOW;
+    let mut hold_tokens = std::collections::HashMap::new();
 
     for (name, mut event, mut expected) in events {
         if let Some(advance) = expected
@@ -77,8 +80,30 @@ async fn every_sample_ledger_event_gets_its_expected_result_in_order() {
             event["decisionToken"] = decision["decisionToken"].clone();
         }
 
+        // A placeholder hold token is the one the named reserve event returned.
+        if let Some(source) = event["holdToken"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(HOLD_PLACEHOLDER))
+        {
+            let token = hold_tokens
+                .get(source)
+                .unwrap_or_else(|| panic!("{name}: no earlier reserve {source} returned a token"));
+            event["holdToken"] = json!(token);
+        }
+
         // WHEN the event is handled a second after the verify
         let response = flow.ledger.handle(&event, now + 1).await;
+        if event["op"] == "reserve" && response["ok"] == true {
+            let token = response["holdToken"].as_str();
+            assert!(
+                token.is_some_and(|t| t.starts_with("v1.")),
+                "{name}: {response}"
+            );
+            hold_tokens.insert(
+                name.trim_end_matches(".json").to_string(),
+                token.unwrap().to_string(),
+            );
+        }
 
         // THEN every expected field matches, and the session still adds up
         assert_subset(&name, "", &expected, &response);

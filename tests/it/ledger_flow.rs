@@ -16,6 +16,8 @@ pub struct Flow {
     pub ledger: LedgerService<DynamoStore>,
     /// The metric lines the ledger emitted.
     pub metrics: crate::common::Captured,
+    /// The hold token each reserve returned, by paymentId.
+    hold_tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Flow {
@@ -37,6 +39,52 @@ impl Flow {
             verify,
             ledger,
             metrics,
+            hold_tokens: Default::default(),
+        }
+    }
+
+    /// A flow over services built elsewhere (e.g. over a counting client).
+    pub fn from_parts(
+        verify: predebit_verify::VerifyService<DynamoStore>,
+        ledger: LedgerService<DynamoStore>,
+    ) -> Self {
+        Self {
+            verify,
+            ledger,
+            metrics: Default::default(),
+            hold_tokens: Default::default(),
+        }
+    }
+
+    /// The hold token reserve returned for `payment_id`.
+    pub fn hold_token(&self, payment_id: &str) -> Option<String> {
+        self.hold_tokens.lock().unwrap().get(payment_id).cloned()
+    }
+
+    /// Adds the hold token reserve returned for the event's paymentId to an op that needs one
+    /// and has none (tests of the token itself pass their own), and remembers reserve's.
+    pub fn with_hold_token(&self, mut event: Value) -> Value {
+        let needs = matches!(
+            event["op"].as_str(),
+            Some("markSent" | "commit" | "release" | "getHold")
+        );
+        if needs && event.get("holdToken").is_none() {
+            if let Some(token) = event["paymentId"].as_str().and_then(|p| self.hold_token(p)) {
+                event["holdToken"] = json!(token);
+            }
+        }
+        event
+    }
+
+    fn remember(&self, response: &Value) {
+        if let (Some(payment_id), Some(token)) = (
+            response["hold"]["paymentId"].as_str(),
+            response["holdToken"].as_str(),
+        ) {
+            self.hold_tokens
+                .lock()
+                .unwrap()
+                .insert(payment_id.to_string(), token.to_string());
         }
     }
 
@@ -68,12 +116,14 @@ impl Flow {
     }
 
     pub async fn op(&self, event: Value) -> Value {
-        self.ledger.handle(&event, NOW + 1).await
+        self.op_at(event, NOW + 1).await
     }
 
     /// Runs the ledger at `now`.
     pub async fn op_at(&self, event: Value, now: u64) -> Value {
-        self.ledger.handle(&event, now).await
+        let response = self.ledger.handle(&self.with_hold_token(event), now).await;
+        self.remember(&response);
+        response
     }
 
     pub async fn session(&self, id: &str) -> SessionRecord {

@@ -709,14 +709,7 @@ async fn counted_flow(name: &str) -> (Flow, RequestCounter) {
     };
     let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()))
         .with_metrics_sink(Box::new(|_| {}));
-    (
-        Flow {
-            verify,
-            ledger,
-            metrics: Default::default(),
-        },
-        counter,
-    )
+    (Flow::from_parts(verify, ledger), counter)
 }
 
 /// Sends one ledger event; returns the answer and the DynamoDB requests it took.

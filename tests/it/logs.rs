@@ -60,7 +60,7 @@ fn the_logs_of_a_decision_a_reserve_and_a_commit_hold_no_key_token_header_or_use
         .build()
         .unwrap();
 
-    let (token, header) = runtime.block_on(async {
+    let (token, hold_token, header) = runtime.block_on(async {
         let store = fresh_store("logs").await;
         seed_demo(&store).await;
         let verify = VerifyService::new(store.clone(), KeySource::fixed(test_keys()))
@@ -82,16 +82,18 @@ fn the_logs_of_a_decision_a_reserve_and_a_commit_hold_no_key_token_header_or_use
             json!({"success": true, "transaction": format!("0x{}", "ef".repeat(32)), "network": "base", "payer": "0x1111111111111111111111111111111111111111"})
                 .to_string(),
         );
+        let reserved = ledger.handle(&json!({"version": "1", "op": "reserve", "decisionToken": token}), NOW + 1).await;
+        assert_eq!(reserved["ok"], true, "{reserved}");
+        let hold_token = reserved["holdToken"].as_str().unwrap().to_string();
         for e in [
-            json!({"version": "1", "op": "reserve", "decisionToken": token}),
-            json!({"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": id,
+            json!({"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": id, "holdToken": hold_token,
                 "signed": {"to": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "value": "1000000", "network": "eip155:8453", "validBefore": NOW + 60}}),
-            json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": id, "settlement": header, "amountMicros": 1_000_000}),
+            json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": id, "holdToken": hold_token, "settlement": header, "amountMicros": 1_000_000}),
         ] {
             let response = ledger.handle(&e, NOW + 1).await;
             assert_eq!(response["ok"], true, "{response}");
         }
-        (token, header)
+        (token, hold_token, header)
     });
 
     // THEN the logs say what happened ...
@@ -108,6 +110,7 @@ fn the_logs_of_a_decision_a_reserve_and_a_commit_hold_no_key_token_header_or_use
     let key_material = [STANDARD.encode([7u8; 32]), STANDARD.encode([9u8; 32])];
     for forbidden in [
         token.as_str(),
+        hold_token.as_str(),
         header.as_str(),
         "user-alice",
         &key_material[0],

@@ -4,6 +4,7 @@ mod audit_check;
 mod common;
 mod ledger_events;
 mod ledger_flow;
+mod ledger_hold_token;
 mod ledger_race;
 mod ledger_refusals;
 mod ledger_window;

@@ -352,24 +352,25 @@ async fn each_deployment_calls_exactly_the_dynamodb_actions_it_is_granted() {
     let signed = json!({"to": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "value": "1000000", "network": "eip155:8453", "validBefore": NOW + 60});
     let settlement = json!({"success": true, "transaction": format!("0x{}", "ab".repeat(32)), "network": "eip155:8453"});
     let failed = json!({"success": false, "errorReason": "insufficient_funds", "transaction": "", "network": "eip155:8453"});
+    let mut hold_tokens = Vec::new();
     for token in &tokens {
-        assert_eq!(
-            agent
-                .handle(
-                    &json!({"version": "1", "op": "reserve", "decisionToken": token}),
-                    NOW + 1
-                )
-                .await["ok"],
-            true
-        );
+        let reserved = agent
+            .handle(
+                &json!({"version": "1", "op": "reserve", "decisionToken": token}),
+                NOW + 1,
+            )
+            .await;
+        assert_eq!(reserved["ok"], true, "{reserved}");
+        hold_tokens.push(reserved["holdToken"].clone());
     }
+    let [h2, h3, h4] = [&hold_tokens[0], &hold_tokens[1], &hold_tokens[2]];
     for event in [
-        json!({"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": pid(2), "signed": signed}),
-        json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": pid(2), "settlement": failed}),
-        json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": pid(2), "settlement": settlement}),
-        json!({"version": "1", "op": "release", "paymentSessionId": session, "paymentId": pid(3), "reason": "NOT_SENT", "amountMicros": 1_000_000}),
-        json!({"version": "1", "op": "getSession", "paymentSessionId": session}),
-        json!({"version": "1", "op": "getHold", "paymentSessionId": session, "paymentId": pid(4)}),
+        json!({"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": pid(2), "holdToken": h2, "signed": signed}),
+        json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": pid(2), "holdToken": h2, "settlement": failed}),
+        json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": pid(2), "holdToken": h2, "settlement": settlement}),
+        json!({"version": "1", "op": "release", "paymentSessionId": session, "paymentId": pid(3), "holdToken": h3, "reason": "NOT_SENT", "amountMicros": 1_000_000}),
+        json!({"version": "1", "op": "getSession", "paymentSessionId": session, "holdToken": h4}),
+        json!({"version": "1", "op": "getHold", "paymentSessionId": session, "paymentId": pid(4), "holdToken": h4}),
     ] {
         let response = agent.handle(&event, NOW + 2).await;
         assert_eq!(response["ok"], true, "{response}");
@@ -432,6 +433,7 @@ fn the_dashboard_body_is_valid_json_and_plots_every_metric_the_functions_emit() 
         "ReservedMicros",
         "SettledMicros",
         "LateSettlements",
+        "MarkSentMissing",
         "OverdraftMicros",
         "ExpiredPending",
         "ExpiredSent",

@@ -148,6 +148,9 @@ pub struct Hold {
     /// A settlement that arrived after the hold was voided.
     #[serde(default)]
     pub late: bool,
+    /// Posted from PENDING: the settlement came but markSent never did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mark_sent_missing: bool,
     /// Set by release or expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voided_at: Option<u64>,

@@ -11,6 +11,7 @@ pub mod audit_check;
 pub mod canonical;
 pub mod decision;
 pub mod hold;
+pub mod hold_token;
 pub mod keys;
 pub mod ledger;
 pub mod memory;

@@ -114,6 +114,19 @@ pub fn ledger_metrics(response: &Value, timestamp_ms: u64) -> Vec<String> {
                 lines.push(emf_line(&[("Op", op)], &[metric], timestamp_ms));
             }
         }
+        // A settlement for a hold whose markSent never arrived: the plugin skipped a step.
+        if op == "commit"
+            && hold
+                .and_then(|h| h.get("markSentMissing"))
+                .and_then(Value::as_bool)
+                == Some(true)
+        {
+            lines.push(emf_line(
+                &[("Op", op)],
+                &[count("MarkSentMissing")],
+                timestamp_ms,
+            ));
+        }
         if op == "expire" {
             let expired = |state: &str| response["expired"][state].as_u64().unwrap_or(0);
             lines.push(emf_line(

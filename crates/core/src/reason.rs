@@ -225,7 +225,9 @@ impl ReasonCode {
             Self::StoreUnavailable => {
                 "The store did not answer; the outcome is unknown and the same request can be retried safely."
             }
-            Self::TokenInvalid => "The decision token is invalid; verify the payment again.",
+            Self::TokenInvalid => {
+                "The decision or hold token is missing, forged or for another payment."
+            }
             Self::TokenExpired => "The decision token has expired; verify the payment again.",
             Self::PolicyChanged => "Policy or registry changed since the decision; verify again.",
             Self::IdempotencyConflict => "This paymentId was used for a different payment.",

@@ -98,20 +98,37 @@ impl TokenError {
 /// Issues a token for `claims` under the ring's active kid.
 pub fn issue(claims: &TokenClaims, keys: &KeyRing) -> String {
     let payload = serde_json::to_vec(claims).expect("TokenClaims always serializes");
-    let kid = keys.active_kid();
-    let mac = keys
-        .mac(kid, TOKEN_MAC_TAG, &payload)
-        .expect("a key ring always holds its active kid");
-    format!(
-        "v1.{kid}.{}.{}",
-        URL_SAFE_NO_PAD.encode(&payload),
-        URL_SAFE_NO_PAD.encode(mac)
-    )
+    seal(TOKEN_MAC_TAG, &payload, keys, keys.active_kid())
 }
 
 /// Parses and checks MAC and expiry (now >= expires_at is expired). UnknownKid lets the caller
 /// refetch the secret and retry.
 pub fn verify(token: &str, keys: &KeyRing, now: u64) -> Result<TokenClaims, TokenError> {
+    let payload = open(TOKEN_MAC_TAG, token, keys)?;
+    // Parsed only once authenticated: an outsider never reaches the JSON parser.
+    let claims: TokenClaims = serde_json::from_slice(&payload)
+        .map_err(|_| TokenError::Malformed("payload is not decision-token claims"))?;
+    if now >= claims.expires_at {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
+/// The `v1.<kid>.<payload>.<mac>` envelope over `payload`, MACed under `kid` with `tag`.
+/// `kid` must be in the ring.
+pub(crate) fn seal(tag: &str, payload: &[u8], keys: &KeyRing, kid: &str) -> String {
+    let mac = keys
+        .mac(kid, tag, payload)
+        .expect("tokens are sealed under a kid the ring holds");
+    format!(
+        "v1.{kid}.{}.{}",
+        URL_SAFE_NO_PAD.encode(payload),
+        URL_SAFE_NO_PAD.encode(mac)
+    )
+}
+
+/// Checks an envelope's shape, kid and MAC under `tag`; returns the authenticated payload bytes.
+pub(crate) fn open(tag: &str, token: &str, keys: &KeyRing) -> Result<Vec<u8>, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed("token is too long"));
     }
@@ -135,16 +152,10 @@ pub fn verify(token: &str, keys: &KeyRing, now: u64) -> Result<TokenClaims, Toke
     let mac = URL_SAFE_NO_PAD
         .decode(mac)
         .map_err(|_| TokenError::Malformed("mac is not base64url"))?;
-    if keys.verify_mac(kid, TOKEN_MAC_TAG, &payload, &mac) != Some(true) {
+    if keys.verify_mac(kid, tag, &payload, &mac) != Some(true) {
         return Err(TokenError::BadMac);
     }
-    // Parsed only once authenticated: an outsider never reaches the JSON parser.
-    let claims: TokenClaims = serde_json::from_slice(&payload)
-        .map_err(|_| TokenError::Malformed("payload is not decision-token claims"))?;
-    if now >= claims.expires_at {
-        return Err(TokenError::Expired);
-    }
-    Ok(claims)
+    Ok(payload)
 }
 
 /// The kid named by a token, without checking it (so a caller can decide to refetch keys).

@@ -72,15 +72,16 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
 
     /// Handles one event; never fails.
     pub async fn handle(&self, event: &Value, now: u64) -> Value {
-        // A reserve's token names its kid: a rotated key is fetched (at most once a minute).
-        let kid = (Ledger::<S>::op_of(event) == Some(Op::Reserve))
-            .then(|| {
-                event
-                    .get("decisionToken")
-                    .and_then(Value::as_str)
-                    .and_then(token_kid)
-            })
-            .flatten();
+        // A token names its kid (the decision token on reserve, the hold token after it): a
+        // rotated key is fetched (at most once a minute).
+        let token_field = match Ledger::<S>::op_of(event) {
+            Some(Op::Reserve) => "decisionToken",
+            _ => "holdToken",
+        };
+        let kid = event
+            .get(token_field)
+            .and_then(Value::as_str)
+            .and_then(token_kid);
         let keys = match kid {
             Some(kid) => match self.keys.with_kid(kid).await {
                 Some(ring) => ring,

@@ -448,21 +448,30 @@ impl LedgerStore for DynamoStore {
         payment_id: &str,
         amount_micros: Option<u64>,
         settlement: &SettlementRecord,
+        from: HoldState,
         now: u64,
     ) -> Result<Transition, StoreError> {
+        let set = match from {
+            HoldState::Pending => "SET #st = :posted, settlement = :settlement, postedAt = :now, markSentMissing = :missing REMOVE #shard",
+            _ => "SET #st = :posted, settlement = :settlement, postedAt = :now REMOVE #shard",
+        };
+        let mut hold_values = vec![
+            (":posted", s("POSTED")),
+            (":from", s(from.as_str())),
+            (":network", s(&settlement.network)),
+            (":settlement", attr(settlement)),
+            (":now", n(now)),
+        ];
+        if from == HoldState::Pending {
+            hold_values.push((":missing", AttributeValue::Bool(true)));
+        }
         self.move_amount(
             session_id,
             payment_id,
             amount_micros,
-            "SET #st = :posted, settlement = :settlement, postedAt = :now REMOVE #shard",
-            "#st IN (:pending, :sent)",
-            vec![
-                (":posted", s("POSTED")),
-                (":pending", s("PENDING")),
-                (":sent", s("SENT")),
-                (":settlement", attr(settlement)),
-                (":now", n(now)),
-            ],
+            set,
+            "#st = :from AND network = :network",
+            hold_values,
             "SET reservedMicros = reservedMicros - :m, settledMicros = settledMicros + :m",
         )
         .await
@@ -545,6 +554,7 @@ impl LedgerStore for DynamoStore {
         session_id: &str,
         payment_id: &str,
         error: &str,
+        network: &str,
         _now: u64,
     ) -> Result<Transition, StoreError> {
         let error: String = error.chars().take(256).collect();
@@ -554,7 +564,7 @@ impl LedgerStore for DynamoStore {
             .table_name(&self.tables().ledger)
             .set_key(Some(hold_key(session_id, payment_id)))
             .update_expression("SET settlementFailures = if_not_exists(settlementFailures, :zero) + :one, lastSettlementError = :e")
-            .condition_expression("#st IN (:pending, :sent)")
+            .condition_expression("#st IN (:pending, :sent) AND network = :network")
             .set_expression_attribute_names(names(&[("#st", "state")]))
             .set_expression_attribute_values(values(vec![
                 (":zero", n(0)),
@@ -562,6 +572,7 @@ impl LedgerStore for DynamoStore {
                 (":e", s(&error)),
                 (":pending", s("PENDING")),
                 (":sent", s("SENT")),
+                (":network", s(network)),
             ]))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -1,4 +1,8 @@
 //! commit: a settlement response posts the hold (late after a void); a failure keeps it SENT.
+//!
+//! The signed amount is posted, never the merchant's `amount`. A settlement on another network
+//! than the approved one is not this payment's and changes nothing. A PENDING hold is posted too
+//! (a settlement proves the payment was sent) but is marked `markSentMissing`.
 
 use serde_json::Value;
 
@@ -6,49 +10,37 @@ use super::events::{amount_hint, Fields};
 use super::refusals::{state_refusal, unavailable};
 use super::responses::{done, invalid, ok, refused, session_view};
 use super::{Ledger, LedgerStore, Transition};
-use crate::hold::{HoldState, SettlementRecord};
+use crate::hold::{Hold, HoldState, SettlementRecord};
+use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
-use crate::x402::parse_settlement;
+use crate::x402::{parse_settlement, Settlement};
+
+const OTHER_NETWORK: &str =
+    "settlement.network is not the network the payment was approved on; the hold is unchanged";
 
 impl<S: LedgerStore + Sync> Ledger<S> {
-    pub(super) async fn commit(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
+    pub(super) async fn commit(
+        &self,
+        f: &Fields<'_>,
+        keys: &KeyRing,
+        now: u64,
+    ) -> Result<Value, Value> {
         f.only(&[
             "paymentSessionId",
             "paymentId",
             "settlement",
             "amountMicros",
+            "holdToken",
         ])?;
         let amount_hint = amount_hint(f)?;
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
-        let text = match f.obj.get("settlement") {
-            Some(Value::String(s)) => s.clone(),
-            Some(v @ Value::Object(_)) => v.to_string(),
-            Some(_) => {
-                return Err(invalid(
-                    Some(f.op),
-                    "settlement",
-                    "must be the header value (string) or its JSON object",
-                ))
-            }
-            None => return Err(invalid(Some(f.op), "settlement", "is required")),
-        };
-        let settlement = parse_settlement(&text)
-            .map_err(|e| invalid(Some(f.op), &format!("settlement.{}", e.field), &e.problem))?;
+        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let settlement = settlement(f)?;
         if !settlement.success {
-            let error = settlement
-                .error_reason
-                .unwrap_or_else(|| "unspecified".into());
-            let outcome = self
-                .store
-                .record_failed_settlement(&session_id, &payment_id, &error, now)
-                .await
-                .map_err(|e| unavailable(f.op, &e))?;
-            return match outcome {
-                Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Sent)),
-                Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
-                Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
-            };
+            return self
+                .failed_settlement(f, &session_id, &payment_id, settlement, now)
+                .await;
         }
         let record = SettlementRecord {
             transaction: settlement.transaction,
@@ -58,57 +50,150 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         };
         let outcome = self
             .store
-            .post(&session_id, &payment_id, amount_hint, &record, now)
+            .post(
+                &session_id,
+                &payment_id,
+                amount_hint,
+                &record,
+                HoldState::Sent,
+                now,
+            )
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         match outcome {
             Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Posted)),
             Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
             Transition::NotApplied(None) => Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
-            Transition::NotApplied(Some(hold)) => match hold.state {
-                HoldState::Posted
-                    if hold
-                        .settlement
-                        .as_ref()
-                        .is_some_and(|s| s.transaction == record.transaction) =>
-                {
-                    Ok(ok(f.op, true, Some(&hold), None))
-                }
-                HoldState::Posted => Err(refused(
-                    Some(f.op),
-                    ReasonCode::HoldAlreadyPosted,
-                    "posted with another transaction",
-                )),
-                HoldState::Voided => {
-                    // A settlement after a void is still recorded: no settlement is lost.
-                    match self
-                        .store
-                        .post_late(&hold, &record, now)
-                        .await
-                        .map_err(|e| unavailable(f.op, &e))?
-                    {
-                        Transition::Done(hold) => {
-                            let mut response = done(f.op, hold, &payment_id, HoldState::Posted);
-                            // Rare path: one more read shows the operator the overdraft it caused.
-                            if let Ok(Some((session, _))) =
-                                self.store.read_session(&session_id).await
-                            {
-                                response["session"] = session_view(&session);
-                            }
-                            Ok(response)
-                        }
-                        Transition::Conflict => {
-                            Err(refused(Some(f.op), ReasonCode::StoreConflict, ""))
-                        }
-                        Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
-                    }
-                }
-                HoldState::Pending | HoldState::Sent => Err(refused(
-                    Some(f.op),
-                    ReasonCode::StoreConflict,
-                    "the hold changed; retry",
-                )),
-            },
+            Transition::NotApplied(Some(hold)) => {
+                self.post_found(f, hold, amount_hint, &record, now).await
+            }
         }
     }
+
+    /// The hold was not SENT on this network: decide from the hold as found.
+    async fn post_found(
+        &self,
+        f: &Fields<'_>,
+        hold: Hold,
+        amount_hint: Option<u64>,
+        record: &SettlementRecord,
+        now: u64,
+    ) -> Result<Value, Value> {
+        if hold.network != record.network {
+            return Err(refused(
+                Some(f.op),
+                ReasonCode::SignedPayloadMismatch,
+                OTHER_NETWORK,
+            ));
+        }
+        let (session_id, payment_id) = (&hold.payment_session_id, &hold.payment_id);
+        match hold.state {
+            HoldState::Posted
+                if hold
+                    .settlement
+                    .as_ref()
+                    .is_some_and(|s| s.transaction == record.transaction) =>
+            {
+                Ok(ok(f.op, true, Some(&hold), None))
+            }
+            HoldState::Posted => Err(refused(
+                Some(f.op),
+                ReasonCode::HoldAlreadyPosted,
+                "posted with another transaction",
+            )),
+            // markSent never arrived; the settlement proves the payment was sent, so post it.
+            HoldState::Pending => match self
+                .store
+                .post(
+                    session_id,
+                    payment_id,
+                    amount_hint,
+                    record,
+                    HoldState::Pending,
+                    now,
+                )
+                .await
+                .map_err(|e| unavailable(f.op, &e))?
+            {
+                Transition::Done(posted) => {
+                    let mut response = done(f.op, posted, payment_id, HoldState::Posted);
+                    response["hold"]["markSentMissing"] = Value::Bool(true);
+                    Ok(response)
+                }
+                Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
+                Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
+            },
+            HoldState::Voided => {
+                // A settlement after a void is still recorded: no settlement is lost.
+                match self
+                    .store
+                    .post_late(&hold, record, now)
+                    .await
+                    .map_err(|e| unavailable(f.op, &e))?
+                {
+                    Transition::Done(posted) => {
+                        let mut response = done(f.op, posted, payment_id, HoldState::Posted);
+                        // Rare path: one more read shows the operator the overdraft it caused.
+                        if let Ok(Some((session, _))) = self.store.read_session(session_id).await {
+                            response["session"] = session_view(&session);
+                        }
+                        Ok(response)
+                    }
+                    Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
+                    Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
+                }
+            }
+            HoldState::Sent => Err(refused(
+                Some(f.op),
+                ReasonCode::StoreConflict,
+                "the hold changed; retry",
+            )),
+        }
+    }
+
+    /// A failed settlement is recorded and the hold stays open: the signed authorization may
+    /// still settle until its validBefore.
+    async fn failed_settlement(
+        &self,
+        f: &Fields<'_>,
+        session_id: &str,
+        payment_id: &str,
+        settlement: Settlement,
+        now: u64,
+    ) -> Result<Value, Value> {
+        let error = settlement
+            .error_reason
+            .unwrap_or_else(|| "unspecified".into());
+        let outcome = self
+            .store
+            .record_failed_settlement(session_id, payment_id, &error, &settlement.network, now)
+            .await
+            .map_err(|e| unavailable(f.op, &e))?;
+        match outcome {
+            Transition::Done(hold) => Ok(done(f.op, hold, payment_id, HoldState::Sent)),
+            Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
+            Transition::NotApplied(Some(found)) if found.network != settlement.network => Err(
+                refused(Some(f.op), ReasonCode::SignedPayloadMismatch, OTHER_NETWORK),
+            ),
+            Transition::NotApplied(found) => Err(state_refusal(f.op, found.as_ref())),
+        }
+    }
+}
+
+/// The event's settlement: the header value (string) or its JSON object.
+fn settlement(f: &Fields<'_>) -> Result<Settlement, Value> {
+    let text = match f.obj.get("settlement") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Object(_)) => v.to_string(),
+        Some(_) => {
+            return Err(invalid(
+                Some(f.op),
+                "settlement",
+                "must be the header value (string) or its JSON object",
+            ))
+        }
+        None => return Err(invalid(Some(f.op), "settlement", "is required")),
+    };
+    parse_settlement(&text)
+        .map_err(|e| invalid(Some(f.op), &format!("settlement.{}", e.field), &e.problem))
 }

@@ -2,10 +2,14 @@
 
 use serde_json::{Map, Value};
 
-use super::responses::invalid;
+use super::refusals::token_refusal;
+use super::responses::{invalid, refused};
 use super::Op;
 use crate::address::normalize_address;
 use crate::hold::SignedRecord;
+use crate::hold_token::{self, HoldClaims};
+use crate::keys::KeyRing;
+use crate::reason::ReasonCode;
 use crate::x402::parse_atomic_amount;
 
 pub(super) struct Fields<'a> {
@@ -45,6 +49,45 @@ impl Fields<'_> {
             ));
         }
         Ok(v)
+    }
+
+    /// The hold token reserve returned, checked: its MAC, and that it names this session and
+    /// (when given) this payment. Missing, forged or for another hold: TOKEN_INVALID.
+    pub(super) fn hold_token(
+        &self,
+        keys: &KeyRing,
+        session_id: &str,
+        payment_id: Option<&str>,
+    ) -> Result<HoldClaims, Value> {
+        let op = Some(self.op);
+        let token = match self.obj.get("holdToken") {
+            Some(Value::String(t)) if !t.is_empty() => t,
+            Some(_) => {
+                return Err(refused(
+                    op,
+                    ReasonCode::TokenInvalid,
+                    "holdToken must be the string reserve returned",
+                ))
+            }
+            None => {
+                return Err(refused(
+                    op,
+                    ReasonCode::TokenInvalid,
+                    "holdToken is required: pass the one reserve returned",
+                ))
+            }
+        };
+        let claims = hold_token::verify(token, keys).map_err(|e| token_refusal(self.op, &e))?;
+        if claims.payment_session_id != session_id
+            || payment_id.is_some_and(|p| p != claims.payment_id)
+        {
+            return Err(refused(
+                op,
+                ReasonCode::TokenInvalid,
+                "the hold token is for another hold",
+            ));
+        }
+        Ok(claims)
     }
 
     pub(super) fn only(&self, allowed: &[&str]) -> Result<(), Value> {

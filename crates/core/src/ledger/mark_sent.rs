@@ -8,13 +8,20 @@ use super::responses::{done, ok, refused};
 use super::{Ledger, LedgerStore, Transition};
 use crate::address::normalize_address;
 use crate::hold::{sent_expires_at, HoldState, SignedRecord};
+use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 
 impl<S: LedgerStore + Sync> Ledger<S> {
-    pub(super) async fn mark_sent(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
-        f.only(&["paymentSessionId", "paymentId", "signed"])?;
+    pub(super) async fn mark_sent(
+        &self,
+        f: &Fields<'_>,
+        keys: &KeyRing,
+        now: u64,
+    ) -> Result<Value, Value> {
+        f.only(&["paymentSessionId", "paymentId", "signed", "holdToken"])?;
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
+        f.hold_token(keys, &session_id, Some(&payment_id))?;
         let signed = parse_signed(f)?;
         let expires_at = sent_expires_at(signed.valid_before);
         let outcome = self

@@ -132,6 +132,12 @@ impl AllowedOps {
     pub fn allows(&self, op: Op) -> bool {
         self.0.contains(&op)
     }
+
+    /// The agent-facing deployment: it reserves but does not open sessions. Its getSession
+    /// needs a hold token of the session; the admin deployment reads any session.
+    pub fn is_agent_facing(&self) -> bool {
+        self.allows(Op::Reserve) && !self.allows(Op::OpenSession)
+    }
 }
 
 /// Why `release` is called.
@@ -212,12 +218,12 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             Op::OpenSession => self.open_session(&fields, now).await,
             Op::CloseSession => self.close_session(&fields, now).await,
             Op::Reserve => self.reserve(&fields, keys, now).await,
-            Op::MarkSent => self.mark_sent(&fields, now).await,
-            Op::Commit => self.commit(&fields, now).await,
-            Op::Release => self.release(&fields, now).await,
+            Op::MarkSent => self.mark_sent(&fields, keys, now).await,
+            Op::Commit => self.commit(&fields, keys, now).await,
+            Op::Release => self.release(&fields, keys, now).await,
             Op::Expire => self.expire(&fields, now).await,
-            Op::GetSession => self.get_session(&fields).await,
-            Op::GetHold => self.get_hold(&fields).await,
+            Op::GetSession => self.get_session(&fields, keys).await,
+            Op::GetHold => self.get_hold(&fields, keys).await,
         };
         result.unwrap_or_else(|refusal| refusal)
     }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::hold::{Hold, SettlementRecord, SignedRecord};
+use crate::hold::{Hold, HoldState, SettlementRecord, SignedRecord};
 use crate::reason::ReasonCode;
 use crate::records::{PolicyVersions, SessionRecord};
 use crate::store::StoreError;
@@ -78,15 +78,17 @@ pub trait LedgerStore {
         hold_expires_at: u64,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// PENDING or SENT -> POSTED: reserved to settled. `amount_micros` is the caller's copy of
-    /// the hold's amount: with it the change is one request (the condition checks it); without
-    /// it the store reads the hold first.
+    /// `from` (SENT, or PENDING when markSent never arrived: the hold is then marked
+    /// `markSentMissing`) -> POSTED, only on the settlement's network: reserved to settled.
+    /// `amount_micros` is the caller's copy of the hold's amount: with it the change is one
+    /// request (the condition checks it); without it the store reads the hold first.
     fn post(
         &self,
         session_id: &str,
         payment_id: &str,
         amount_micros: Option<u64>,
         settlement: &SettlementRecord,
+        from: HoldState,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// VOIDED -> POSTED (`late`): settled grows, taken from available where it can be and from
@@ -97,12 +99,14 @@ pub trait LedgerStore {
         settlement: &SettlementRecord,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// A failed settlement on a SENT (or PENDING) hold: recorded; the hold stays open.
+    /// A failed settlement on a SENT (or PENDING) hold on `network`: recorded; the hold stays
+    /// open.
     fn record_failed_settlement(
         &self,
         session_id: &str,
         payment_id: &str,
         error: &str,
+        network: &str,
         now: u64,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// PENDING -> VOIDED: reserved back to available (`amount_micros` as for [`Self::post`]).

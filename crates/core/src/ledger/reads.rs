@@ -6,12 +6,17 @@ use super::events::Fields;
 use super::refusals::unavailable;
 use super::responses::{hold_view, ok, refused};
 use super::{Ledger, LedgerStore};
+use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 
 impl<S: LedgerStore + Sync> Ledger<S> {
-    pub(super) async fn get_session(&self, f: &Fields<'_>) -> Result<Value, Value> {
-        f.only(&["paymentSessionId"])?;
+    pub(super) async fn get_session(&self, f: &Fields<'_>, keys: &KeyRing) -> Result<Value, Value> {
+        f.only(&["paymentSessionId", "holdToken"])?;
         let session_id = f.id("paymentSessionId")?;
+        // An agent reads only a session it holds a hold of; the admin deployment reads any.
+        if self.config.allowed.is_agent_facing() || f.obj.contains_key("holdToken") {
+            f.hold_token(keys, &session_id, None)?;
+        }
         match self
             .store
             .read_session(&session_id)
@@ -27,10 +32,11 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         }
     }
 
-    pub(super) async fn get_hold(&self, f: &Fields<'_>) -> Result<Value, Value> {
-        f.only(&["paymentSessionId", "paymentId"])?;
+    pub(super) async fn get_hold(&self, f: &Fields<'_>, keys: &KeyRing) -> Result<Value, Value> {
+        f.only(&["paymentSessionId", "paymentId", "holdToken"])?;
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
+        f.hold_token(keys, &session_id, Some(&payment_id))?;
         match self
             .store
             .read_hold(&session_id, &payment_id)

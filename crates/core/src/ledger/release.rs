@@ -7,14 +7,27 @@ use super::refusals::{state_refusal, unavailable};
 use super::responses::{done, invalid, ok, refused};
 use super::{Ledger, LedgerStore, Transition, RELEASE_REASONS};
 use crate::hold::HoldState;
+use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 
 impl<S: LedgerStore + Sync> Ledger<S> {
-    pub(super) async fn release(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
-        f.only(&["paymentSessionId", "paymentId", "reason", "amountMicros"])?;
+    pub(super) async fn release(
+        &self,
+        f: &Fields<'_>,
+        keys: &KeyRing,
+        now: u64,
+    ) -> Result<Value, Value> {
+        f.only(&[
+            "paymentSessionId",
+            "paymentId",
+            "reason",
+            "amountMicros",
+            "holdToken",
+        ])?;
         let amount_hint = amount_hint(f)?;
         let session_id = f.id("paymentSessionId")?;
         let payment_id = f.payment_id()?;
+        f.hold_token(keys, &session_id, Some(&payment_id))?;
         let reason = f.string("reason")?;
         if !RELEASE_REASONS.contains(&reason.as_str()) {
             return Err(invalid(

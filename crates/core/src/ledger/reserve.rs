@@ -7,6 +7,7 @@ use super::refusals::{token_refusal, unavailable};
 use super::responses::{ok, refused};
 use super::{Ledger, LedgerStore, ReserveRequest, ReserveResult};
 use crate::hold::{fingerprint, open_shard, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
+use crate::hold_token;
 use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 use crate::token::{self, token_digest, TokenClaims};
@@ -57,9 +58,19 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .await
             .map_err(|e| unavailable(f.op, &e))?
         {
-            ReserveResult::Held => Ok(ok(f.op, false, Some(&hold), None)),
+            ReserveResult::Held => Ok(with_hold_token(
+                ok(f.op, false, Some(&hold), None),
+                &hold,
+                &claims,
+                keys,
+            )),
             ReserveResult::Existing(existing) if existing.fingerprint == hold.fingerprint => {
-                Ok(ok(f.op, true, Some(&existing), None))
+                Ok(with_hold_token(
+                    ok(f.op, true, Some(&existing), None),
+                    &existing,
+                    &claims,
+                    keys,
+                ))
             }
             ReserveResult::Existing(_) => Err(refused(
                 Some(f.op),
@@ -70,6 +81,17 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             ReserveResult::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
         }
     }
+}
+
+/// A reserve answer with the hold token every later op on the hold needs.
+fn with_hold_token(
+    mut response: Value,
+    hold: &Hold,
+    claims: &TokenClaims,
+    keys: &KeyRing,
+) -> Value {
+    response["holdToken"] = Value::String(hold_token::issue_for(hold, &claims.user_id, keys));
+    response
 }
 
 /// The PENDING hold a verified token authorises.
@@ -116,6 +138,7 @@ pub fn new_hold(
         settlement: None,
         posted_at: None,
         late: false,
+        mark_sent_missing: false,
         voided_at: None,
         void_reason: None,
         settlement_failures: 0,

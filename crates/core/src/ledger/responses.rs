@@ -85,6 +85,9 @@ pub fn hold_view(h: &Hold) -> Value {
     if let Some(r) = &h.void_reason {
         fields.insert("voidReason".into(), json!(r));
     }
+    if h.mark_sent_missing {
+        fields.insert("markSentMissing".into(), json!(true));
+    }
     if h.settlement_failures > 0 {
         fields.insert("settlementFailures".into(), json!(h.settlement_failures));
     }
