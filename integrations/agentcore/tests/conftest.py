@@ -87,8 +87,8 @@ def result_402(requirement: dict[str, Any], headers: dict[str, str] | None = Non
     return {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(payload)}"}]}
 
 
-def settlement_header(success: bool = True, amount: str = "1000000") -> str:
-    body: dict[str, Any] = {"success": success, "network": "base", "payer": PAYER}
+def settlement_header(success: bool = True, amount: str = "1000000", network: str = "base") -> str:
+    body: dict[str, Any] = {"success": success, "network": network, "payer": PAYER}
     if success:
         body["transaction"] = "0x" + secrets.token_hex(32)
         body["amount"] = amount
@@ -129,6 +129,7 @@ class Harness:
     ledger_client: Any
     session_id: str
     instrument_id: str
+    hold_tokens: dict[str, str]  # paymentId -> the holdToken reserve returned to the plugin
 
     def stub_instrument(self) -> None:
         self.stubber.add_response(
@@ -200,7 +201,13 @@ class Harness:
 
     def hold(self, payment_id: str) -> dict[str, Any]:
         response = invoke_ledger(
-            self.ledger_client, {"op": "getHold", "paymentSessionId": self.session_id, "paymentId": payment_id}
+            self.ledger_client,
+            {
+                "op": "getHold",
+                "paymentSessionId": self.session_id,
+                "paymentId": payment_id,
+                "holdToken": self.hold_tokens[payment_id],
+            },
         )
         assert response["ok"], response
         return response["hold"]
@@ -232,10 +239,13 @@ class SwitchableLedger:
         self.unreachable: set = set()
         self.fail_next: int | None = None
         self.calls: list[str] = []
+        self.events: list[dict[str, Any]] = []
 
     def invoke(self, **kwargs: Any) -> Any:
-        op = json.loads(kwargs["Payload"]).get("op", "verify")
+        event = json.loads(kwargs["Payload"])
+        op = event.get("op", "verify")
         self.calls.append(op)
+        self.events.append(event)
         if op in self.unreachable and (self.fail_next is None or self.fail_next > 0):
             if self.fail_next is not None:
                 self.fail_next -= 1
@@ -286,11 +296,21 @@ def make_harness(
             sleep=sleep or time.sleep,
         ),
     )
+    hold_tokens: dict[str, str] = {}
+    real_ledger = plugin.predebit.ledger
+
+    def ledger(event: dict[str, Any], attempts: int | None = None) -> dict[str, Any]:
+        body = real_ledger(event, attempts)
+        if event.get("op") == "reserve" and isinstance(body.get("holdToken"), str):
+            hold_tokens[event["paymentId"]] = body["holdToken"]
+        return body
+
+    plugin.predebit.ledger = ledger  # type: ignore[method-assign]
     agent = Agent(tools=[], plugins=[plugin], callback_handler=None)
     assert plugin.payment_manager is not None
     stubber = Stubber(plugin.payment_manager._payment_client)
     stubber.activate()
-    return Harness(agent, plugin, stubber, client, session_id, instrument_id)
+    return Harness(agent, plugin, stubber, client, session_id, instrument_id, hold_tokens)
 
 
 @pytest.fixture

@@ -112,16 +112,18 @@ def test_the_hold_token_is_not_in_a_holds_repr(h: Harness, fake: FakePredebit):
     assert HOLD_TOKEN not in repr(hold) and HOLD_TOKEN not in str(h.plugin.holds)
 
 
-def test_a_ledger_that_issues_no_hold_token_is_sent_none():
-    # GIVEN a ledger predating holdTokens (reserve returns none, later ops need none)
+def test_a_reserve_without_a_hold_token_is_declined_before_signing():
+    # GIVEN a ledger whose reserve answers ok but returns no holdToken
     fake = FakePredebit(issue_hold_token=False)
     h = harness_on(fake)
-    req, _ = sign(h)
-    use, state = tool_use(), {}
-    assert h.after_tool_call(use, state, result_402(req)).retry is True
-    h.after_tool_call(use, state, result_paid(settlement_header()))
+    h.stub_instrument()
+    state: dict[str, Any] = {}
+    event = h.after_tool_call(tool_use(), state, result_402(requirement_v1()))
+    # THEN nothing is signed (no ProcessPayment stubbed, none called) and the payment is declined
+    h.stubber.assert_no_pending_responses()
+    assert fake.ops() == ["verify", "reserve"]
+    assert event.retry is False
+    failure = state[f"payment_failure_{TOOL_USE_ID}"]
+    assert (failure["reasonCode"], failure["exceptionType"]) == ("VERIFIER_UNAVAILABLE", "PredebitDeclined")
+    assert "holdToken" in failure["predebitMessage"]
     h.stubber.deactivate()
-    # THEN no event carries a holdToken field, and the payment is posted
-    assert fake.ops() == ["verify", "reserve", "markSent", "commit"]
-    assert all("holdToken" not in e for e in fake.events)
-    assert fake.state == "POSTED"

@@ -18,6 +18,7 @@ from .conftest import (
     Harness,
     SwitchableLedger,
     eip3009_payload,
+    invoke_ledger,
     lambda_client,
     make_harness,
     requirement_v1,
@@ -505,3 +506,44 @@ def test_permit2_to_the_pre_audit_proxy_is_refused_unless_configured(ledger_url:
         else:
             assert "spender" in assert_mismatch_not_sent(h, use, state, event, pid)
         h.stubber.deactivate()
+
+
+# ---- holdToken, against the functions ---------------------------------------------------------
+
+
+def test_every_ledger_call_after_reserve_presents_reserves_hold_token(outage, caplog: pytest.LogCaptureFixture):
+    h, switch, _ = outage
+    # GIVEN a payment signed, sent and settled through the real ledger (every log level on)
+    req, pid = signed_and_ready(h)
+    use, state = tool_use(), {}
+    with caplog.at_level(logging.DEBUG, logger="predebit_agentcore"):
+        assert h.after_tool_call(use, state, result_402(req)).retry is True
+        h.after_tool_call(use, state, result_paid(settlement_header()))
+    # THEN markSent and commit each presented the token reserve returned, and the hold is POSTED
+    token = h.hold_tokens[pid]
+    assert token.startswith("v1.")
+    assert [e.get("op", "verify") for e in switch.events] == ["verify", "reserve", "markSent", "commit"]
+    assert [e.get("holdToken") for e in switch.events[2:]] == [token, token]
+    assert h.hold(pid)["state"] == "POSTED"
+    # AND no predebit log line carries it
+    assert caplog.records and all(token not in r.getMessage() for r in caplog.records)
+
+
+def test_release_presents_the_hold_token_and_a_forged_one_changes_nothing(outage):
+    h, switch, _ = outage
+    # GIVEN ProcessPayment fails, so the plugin releases the hold
+    req = requirement_v1()
+    pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
+    h.stub_instrument()
+    h.stubber.add_client_error("process_payment", service_error_code="InternalServerException", http_status_code=500)
+    h.after_tool_call(tool_use(), {}, result_402(req))
+    # THEN the release presented the token and the ledger voided the hold
+    release = [e for e in switch.events if e.get("op") == "release"]
+    assert len(release) == 1 and release[0]["holdToken"] == h.hold_tokens[pid]
+    assert h.hold(pid)["state"] == "VOIDED"
+    # AND the ledger refuses a getHold with another token (TOKEN_INVALID)
+    forged = h.hold_tokens[pid][:-4] + ("AAAA" if not h.hold_tokens[pid].endswith("AAAA") else "BBBB")
+    refused = invoke_ledger(
+        h.ledger_client, {"op": "getHold", "paymentSessionId": h.session_id, "paymentId": pid, "holdToken": forged}
+    )
+    assert (refused["ok"], refused["reasonCode"]) == (False, "TOKEN_INVALID")

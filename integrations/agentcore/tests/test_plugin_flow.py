@@ -304,6 +304,6 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
     assert "PAYMENT-SIGNATURE" in use["input"]["headers"]
     assert seen[0]["resource"] == "https://api.weather.example/v2/forecast"
     assert harness.hold(pid)["state"] == "SENT"
-    harness.after_tool_call(use, state, result_paid(settlement_header()))
+    harness.after_tool_call(use, state, result_paid(settlement_header(network="eip155:84532")))
     # THEN the hold is POSTED
     assert harness.hold(pid)["state"] == "POSTED"

@@ -82,19 +82,17 @@ class Hold:
     signed: dict[str, Any] | None = None
     # reserve's holdToken, which markSent, commit and release must present; in memory only and
     # out of repr, so no log line or traceback that prints a Hold carries it.
-    hold_token: str | None = field(default=None, repr=False)
+    hold_token: str = field(default="", repr=False)
 
     def ledger_event(self, op: str) -> dict[str, Any]:
         """The fields every ledger op on this hold starts with, its holdToken among them."""
-        event: dict[str, Any] = {
+        return {
             "version": "1",
             "op": op,
             "paymentSessionId": self.payment_session_id,
             "paymentId": self.payment_id,
+            "holdToken": self.hold_token,
         }
-        if self.hold_token is not None:
-            event["holdToken"] = self.hold_token
-        return event
 
 
 @dataclass
@@ -446,9 +444,14 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id
             )
         held = reserved.get("hold") or {}
-        # Presented on every later op on this hold. A ledger that issues none (one that predates
-        # holdTokens) gets none; one that requires it refuses markSent without it, so nothing is sent.
-        hold_token = reserved.get("holdToken") if isinstance(reserved.get("holdToken"), str) else None
+        hold_token = reserved.get("holdToken")
+        if not isinstance(hold_token, str) or not hold_token:
+            # markSent, commit and release need it: without it nothing signed could be recorded.
+            # (The PENDING hold cannot be released without it either; its window voids it.)
+            logger.error("predebit reserve of %s returned no holdToken; not signing", pid)
+            raise PredebitDeclined(
+                VERIFIER_UNAVAILABLE, "The ledger's reserve returned no holdToken; nothing was signed.", verification_id
+            )
         state = held.get("state")
         if state not in ("PENDING", "SENT"):
             # A replayed reserve of an attempt that already ended: never sign it again.
