@@ -124,3 +124,37 @@ async fn a_placeholder_token_as_is_answers_token_invalid() {
     assert_eq!(response["ok"], false, "{response}");
     assert_eq!(response["reasonCode"], "TOKEN_INVALID", "{response}");
 }
+
+#[tokio::test]
+async fn a_payload_the_runtime_would_refuse_is_the_ledger_refusal_with_its_metric() {
+    // GIVEN a ledger service
+    let flow = Flow::new("ledger-raw").await;
+    let deep = format!(
+        "{{\"version\":\"1\",\"op\":{}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases = [
+        (deep.into_bytes(), "event: nests deeper than 64 levels"),
+        (b"{\"op\": getSession}".to_vec(), "event: is not valid JSON"),
+        (vec![b' '; 300 * 1024], "event: is larger than 262144 bytes"),
+    ];
+    for (raw, problem) in &cases {
+        // WHEN the raw payload is handled as the Lambda handles it
+        let response = flow.ledger.handle_raw(raw, NOW).await;
+        // THEN it is the ledger's refusal shape, naming the problem
+        assert_eq!(response["version"], "1");
+        assert_eq!(response["op"], Value::Null);
+        assert_eq!(response["ok"], false);
+        assert_eq!(response["reasonCode"], "INVALID_REQUEST");
+        let message = response["message"].as_str().unwrap();
+        assert!(message.ends_with(&format!("({problem})")), "{message}");
+    }
+    // AND each counted as a refused operation
+    let metrics = flow.metrics.lock().unwrap().clone();
+    let refused = metrics
+        .iter()
+        .filter(|l| l.contains("\"Outcome\":\"INVALID_REQUEST\""))
+        .count();
+    assert_eq!(refused, cases.len(), "{metrics:?}");
+}

@@ -207,6 +207,34 @@ async fn reserve_refuses_when_a_policy_appears_at_a_scope_that_was_absent() {
     assert_nothing_held(&flow, SESSION, &pid(1), &before).await;
 }
 
+#[tokio::test]
+async fn reserve_refuses_a_token_issued_before_its_policy_was_deleted_and_put_again() {
+    // GIVEN a token issued against the global policy's first version
+    let flow = Flow::new("refuse-policy-recreated").await;
+    let token = flow.approve(&pid(1), "1000000", SESSION).await;
+    let first = store(&flow)
+        .get_policy(&PolicyScope::Global)
+        .await
+        .unwrap()
+        .unwrap();
+    // WHEN the policy is deleted and a document is put again at that scope
+    store(&flow)
+        .delete_policy(&PolicyScope::Global)
+        .await
+        .unwrap();
+    let version = store(&flow)
+        .put_policy(&PolicyScope::Global, r#"{"maxPerPayment": "500.00"}"#)
+        .await
+        .unwrap();
+    // THEN the new document has a version the token never saw, and reserve refuses it
+    assert!(version > first.version, "{version} after {}", first.version);
+    let response = flow.op(reserve(&token)).await;
+    assert_eq!(refusal(&response), "POLICY_CHANGED");
+    let before = flow.session(SESSION).await;
+    assert_eq!(before.available_micros, LIMIT);
+    assert_nothing_held(&flow, SESSION, &pid(1), &before).await;
+}
+
 // --- 4. The kill switch ----------------------------------------------------------------------
 
 fn close_session(session: &str) -> Value {

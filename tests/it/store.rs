@@ -1,6 +1,8 @@
 //! The DynamoDB adapter's tables and operator writes.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use predebit_core::records::{PolicyRecord, SessionStatus};
+use predebit_core::store::{VerifyKeys, VerifyReader};
 use predebit_store::dynamodb::PolicyScope;
 use predebit_store::seed::new_session;
 use predebit_store::tables::{self, ALL};
@@ -71,6 +73,99 @@ async fn putting_a_policy_increments_its_version() {
             version: 2,
             document: r#"{"maxPerPayment":"2.00"}"#.into()
         })
+    );
+}
+
+#[tokio::test]
+async fn a_policy_put_again_after_a_delete_takes_a_version_above_every_earlier_one() {
+    // GIVEN a scope whose policy reached version 2, then was deleted
+    let store = fresh_store("policyrecreate").await;
+    let scope = PolicyScope::Agent("agent-x".into());
+    let earlier = [
+        store
+            .put_policy(&scope, r#"{"maxPerPayment":"1.00"}"#)
+            .await
+            .unwrap(),
+        store
+            .put_policy(&scope, r#"{"maxPerPayment":"2.00"}"#)
+            .await
+            .unwrap(),
+    ];
+    store.delete_policy(&scope).await.unwrap();
+    assert_eq!(store.get_policy(&scope).await.unwrap(), None);
+
+    // WHEN a policy is put there again, twice
+    let again = store
+        .put_policy(&scope, r#"{"maxPerPayment":"3.00"}"#)
+        .await
+        .unwrap();
+    let after = store
+        .put_policy(&scope, r#"{"maxPerPayment":"4.00"}"#)
+        .await
+        .unwrap();
+
+    // THEN no version repeats: each is above every earlier one
+    assert_eq!(earlier, [1, 2]);
+    assert_eq!((again, after), (3, 4));
+    assert_eq!(store.get_policy(&scope).await.unwrap().unwrap().version, 4);
+}
+
+#[tokio::test]
+async fn a_policy_stored_before_the_version_counter_existed_keeps_growing_its_version() {
+    // GIVEN a policy item at version 7 and no counter (written by an earlier predebit)
+    let store = fresh_store("policylegacy").await;
+    let item = std::collections::HashMap::from([
+        ("pk".to_string(), AttributeValue::S("POLICY#global".into())),
+        ("version".to_string(), AttributeValue::N("7".into())),
+        ("document".to_string(), AttributeValue::S("{}".into())),
+    ]);
+    store
+        .put_raw(&store.tables().policies.clone(), item)
+        .await
+        .unwrap();
+
+    // WHEN a document is put, then the scope is deleted and put again
+    let next = store.put_policy(&PolicyScope::Global, "{}").await.unwrap();
+    store.delete_policy(&PolicyScope::Global).await.unwrap();
+    let recreated = store.put_policy(&PolicyScope::Global, "{}").await.unwrap();
+
+    // THEN the versions continue above 7
+    assert_eq!((next, recreated), (8, 9));
+}
+
+#[tokio::test]
+async fn verify_never_reads_a_version_counter_as_a_policy() {
+    // GIVEN a global policy put and then deleted: only its counter item is left
+    let store = fresh_store("policycounter").await;
+    store.put_policy(&PolicyScope::Global, "{}").await.unwrap();
+    store.delete_policy(&PolicyScope::Global).await.unwrap();
+    let scan = store
+        .client()
+        .scan()
+        .table_name(&store.tables().policies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.count(), 1, "the counter item stays");
+
+    // WHEN verify reads its snapshot
+    let snapshot = store
+        .read_for_verify(&VerifyKeys {
+            user_id: "user-x".into(),
+            agent_id: "agent-x".into(),
+            payment_session_id: "ps-x".into(),
+        })
+        .await
+        .unwrap();
+
+    // THEN no policy is found at any scope
+    assert_eq!(
+        (
+            snapshot.global_policy,
+            snapshot.user_policy,
+            snapshot.agent_policy
+        ),
+        (None, None, None)
     );
 }
 

@@ -115,3 +115,64 @@ async fn a_yes_token_carries_the_approved_payment_and_the_audit_hash() {
     assert!(!line.contains(token_str), "token in audit line");
     assert!(line.contains(&test_keys().pseudonymize("user-alice")));
 }
+
+#[tokio::test]
+async fn a_payload_the_runtime_would_refuse_is_a_no_with_a_sealed_audit_record() {
+    // GIVEN the allow sample with a requirement.extra nested 200 levels (past serde_json's limit)
+    let store = fresh_store("raw-deep").await;
+    seed_demo(&store).await;
+    let (service, audit) = service(store);
+    let sample =
+        std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json")).unwrap();
+    let extra = format!(
+        "{}{}",
+        "{\"a\":".repeat(200),
+        "1".to_string() + &"}".repeat(200)
+    );
+    let deep = sample.replacen(
+        "\"requirement\": {",
+        &format!("\"requirement\": {{\"extra\": {extra},"),
+        1,
+    );
+    assert_ne!(deep, sample, "the sample has a requirement object");
+    let cases = [
+        (deep.into_bytes(), "event: nests deeper than 64 levels"),
+        (b"not json".to_vec(), "event: is not valid JSON"),
+        (vec![b' '; 300 * 1024], "event: is larger than 262144 bytes"),
+    ];
+
+    for (raw, problem) in &cases {
+        // WHEN the raw payload is handled as the Lambda handles it
+        let response = service.handle_raw(raw, "it-raw", NOW).await;
+        // THEN it is NO INVALID_REQUEST naming the problem
+        assert_eq!(response["decision"], "NO", "{problem}: {response}");
+        assert_eq!(response["reasonCode"], "INVALID_REQUEST", "{problem}");
+        let message = response["message"].as_str().unwrap();
+        assert!(message.ends_with(&format!("({problem})")), "{message}");
+    }
+    // AND each left one audit line that verifies, with the problem as its detail
+    let lines = audit.lock().unwrap().clone();
+    assert_eq!(lines.len(), cases.len());
+    for (line, (_, problem)) in lines.iter().zip(&cases) {
+        verify_log_line(line, &test_keys()).unwrap_or_else(|e| panic!("audit line fails: {e:?}"));
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["record"]["reasonCode"], "INVALID_REQUEST");
+        assert_eq!(record["record"]["detail"], *problem);
+    }
+}
+
+#[tokio::test]
+async fn a_raw_payload_that_parses_is_decided_as_the_event_itself() {
+    let store = fresh_store("raw-ok").await;
+    seed_demo(&store).await;
+    let (service, _) = service(store);
+    let sample =
+        std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json")).unwrap();
+
+    let response = service
+        .handle_raw(sample.as_bytes(), "it-raw-ok", NOW)
+        .await;
+
+    assert_eq!(response["decision"], "YES", "{response}");
+    assert_eq!(response["reasonCode"], "APPROVED");
+}

@@ -75,7 +75,8 @@ fn ensure_tools(which: &str) {
     assert!(status.success(), "scripts/tools.sh {which} failed");
 }
 
-fn dynamodb_endpoint() -> &'static str {
+/// The DynamoDB Local endpoint the tests use (started on first use unless the environment names one).
+pub fn dynamodb_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
         if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {

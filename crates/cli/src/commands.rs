@@ -159,6 +159,16 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
             ),
             None => return Err(CliError::Failed("no policy at that scope".into())),
         },
+        Command::Policy {
+            action: PolicyAction::Delete { scope: args },
+        } => {
+            store(cli).await.delete_policy(&scope(args)?).await?;
+            print(
+                cli,
+                json!({ "deleted": true }),
+                "policy deleted; the scope now restricts nothing (versions never repeat: a later put takes a new one)".to_string(),
+            );
+        }
         Command::Agent { action } => agent(cli, action).await?,
         Command::Consent { action } => consent(cli, action).await?,
         Command::Session { action } => session(cli, action).await?,
@@ -382,12 +392,11 @@ async fn invoke_verify(cli: &Cli, files: &[String], now: Option<u64>) -> Result<
     let mut responses = Vec::new();
     for file in files {
         let text = read_input(file)?;
-        // A file that is not JSON is still decided (NO, INVALID_REQUEST), as the Lambda would.
-        let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // The Lambda's own entry: a file that is not JSON is still decided (NO, INVALID_REQUEST).
         let verification_id = format!("local-{:016x}", rand::rng().next_u64());
         let response = service
-            .handle_json(
-                &event,
+            .handle_raw(
+                text.as_bytes(),
                 &verification_id,
                 now.unwrap_or_else(now_epoch_seconds),
             )
@@ -493,10 +502,9 @@ async fn invoke_ledger(
     let mut responses = Vec::new();
     for file in files {
         let text = read_input(file)?;
-        // A file that is not JSON is still answered (INVALID_REQUEST), as the Lambda would.
-        let event: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // The Lambda's own entry: a file that is not JSON is still answered (INVALID_REQUEST).
         let response = service
-            .handle(&event, now.unwrap_or_else(now_epoch_seconds))
+            .handle_raw(text.as_bytes(), now.unwrap_or_else(now_epoch_seconds))
             .await;
         responses.push(response);
     }
@@ -603,6 +611,25 @@ mod tests {
         let out = decode_to_json(Some("payment-required"), &header).unwrap();
         let out: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(out["accepts"][0]["amount"], "10000");
+    }
+
+    #[test]
+    fn a_failed_settlement_decodes_with_every_field() {
+        // GIVEN a failed PAYMENT-RESPONSE with the reason, the message and extensions
+        let response = serde_json::json!({
+            "success": false,
+            "errorReason": "insufficient_funds",
+            "errorMessage": "the payer's balance is lower than the value",
+            "transaction": "",
+            "network": "eip155:84532",
+            "extensions": {"payment-identifier": {"id": "pay_1"}}
+        });
+        let header = base64::engine::general_purpose::STANDARD.encode(response.to_string());
+        // WHEN decoded
+        let out = decode_to_json(Some("PAYMENT-RESPONSE"), &header).unwrap();
+        // THEN every field comes back
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out, response);
     }
 
     #[test]

@@ -121,6 +121,11 @@ pub enum PolicyAction {
         #[command(flatten)]
         scope: ScopeArgs,
     },
+    /// Delete a policy: the scope then restricts nothing. A later put takes a new version.
+    Delete {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]

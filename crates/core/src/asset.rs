@@ -32,30 +32,23 @@ impl AssetInfo {
             && self.usd_pegged == other.usd_pegged
     }
 
-    /// Checks an asset supplied by a policy.
-    fn validate(&self) -> Result<(), String> {
+    /// Checks an asset supplied by a policy, the `index`th of its list. Messages name the entry
+    /// and the field, never the value (they reach verify responses as POLICY_INVALID).
+    fn validate(&self, index: usize) -> Result<(), String> {
+        let entry = format!("extraAssets[{index}]");
         if !is_caip2(&self.network) {
             return Err(format!(
-                "extra asset network {:?} is not a CAIP-2 id such as \"eip155:8453\"",
-                self.network
+                "{entry}.network: is not a CAIP-2 id such as \"eip155:8453\""
             ));
         }
-        validate_address(&self.network, &self.address).map_err(|e| {
-            format!(
-                "extra asset address {:?} on {}: {e}",
-                self.address, self.network
-            )
-        })?;
+        validate_address(&self.network, &self.address)
+            .map_err(|e| format!("{entry}.address: {e}"))?;
         if self.symbol.is_empty() || self.symbol.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "extra asset {} on {}: symbol must be non-empty without spaces",
-                self.address, self.network
-            ));
+            return Err(format!("{entry}.symbol: must be non-empty without spaces"));
         }
         if self.decimals > MAX_ASSET_DECIMALS {
             return Err(format!(
-                "extra asset {} on {}: decimals {} exceed {MAX_ASSET_DECIMALS}",
-                self.address, self.network, self.decimals
+                "{entry}.decimals: must be at most {MAX_ASSET_DECIMALS}"
             ));
         }
         Ok(())
@@ -112,11 +105,18 @@ impl AssetTable {
     /// This table plus policy-supplied assets; redefining a known token's facts is an error.
     pub fn with_extra(&self, extra: &[AssetInfo]) -> Result<AssetTable, String> {
         let mut table = self.clone();
-        for asset in extra {
-            asset.validate()?;
+        for (index, asset) in extra.iter().enumerate() {
+            asset.validate(index)?;
+            let trusted = self.lookup(&asset.network, &asset.address).is_some();
             match table.lookup(&asset.network, &asset.address) {
                 Some(known) if known.same_facts(asset) => {}
-                Some(known) => return Err(conflict(asset, known)),
+                Some(_) if trusted => return Err(format!(
+                    "extraAssets[{index}]: conflicts with a trusted asset (a different symbol, decimals or peg)"
+                )),
+                Some(_) => return Err(
+                    "extraAssets: two entries (in one scope or across scopes) conflict: they describe the same token differently"
+                        .to_string(),
+                ),
                 None => table.extra.push(asset.clone()),
             }
         }
@@ -133,14 +133,6 @@ impl AssetTable {
     pub fn iter(&self) -> impl Iterator<Item = &AssetInfo> {
         self.trusted.iter().chain(self.extra.iter())
     }
-}
-
-/// Why `asset` may not restate `known`.
-fn conflict(asset: &AssetInfo, known: &AssetInfo) -> String {
-    format!(
-        "extra asset {} on {} conflicts with the known {} ({} decimals, usdPegged {})",
-        asset.address, asset.network, known.symbol, known.decimals, known.usd_pegged
-    )
 }
 
 /// Whether `network` is a CAIP-2 chain id: `namespace:reference`, namespace `[-a-z0-9]{3,8}`,
@@ -261,7 +253,7 @@ mod tests {
             usd_pegged: true,
         };
         let err = AssetTable::trusted().with_extra(&[fake]).unwrap_err();
-        assert!(err.contains("conflicts"), "{err}");
+        assert!(err.contains("conflicts with a trusted asset"), "{err}");
     }
 
     #[test]
@@ -325,6 +317,73 @@ mod tests {
                 "{network}"
             );
         }
+    }
+
+    #[test]
+    fn with_extra_refusals_name_the_entry_and_field_never_the_value() {
+        // GIVEN extra assets whose network, address, symbol or decimals are wrong, each holding
+        // a marker in its text fields
+        let marker = "QZX-echo-marker";
+        let spoiled = [
+            AssetInfo {
+                network: format!("{marker}:{}", "1".repeat(300)),
+                ..dai()
+            },
+            AssetInfo {
+                address: format!("0x{marker}"),
+                ..dai()
+            },
+            AssetInfo {
+                symbol: format!("{marker} USD"),
+                ..dai()
+            },
+            AssetInfo {
+                symbol: marker.into(),
+                decimals: 99,
+                ..dai()
+            },
+            AssetInfo {
+                symbol: marker.into(),
+                decimals: 18,
+                ..AssetTable::trusted()
+                    .lookup(BASE, BASE_USDC)
+                    .unwrap()
+                    .clone()
+            },
+        ];
+        let fields = [
+            "network",
+            "address",
+            "symbol",
+            "decimals",
+            "conflicts with a trusted asset",
+        ];
+        for (asset, field) in spoiled.into_iter().zip(fields) {
+            // WHEN added as the second extra asset
+            let err = AssetTable::trusted()
+                .with_extra(&[dai(), asset])
+                .unwrap_err();
+            // THEN the refusal names entry 1 and the field, and holds no value
+            assert!(err.starts_with("extraAssets[1]"), "{err}");
+            assert!(err.contains(field), "{err}");
+            assert!(
+                !err.contains(marker) && !err.contains("0x6B17") && err.len() < 200,
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_extra_refuses_two_disagreeing_extras_without_naming_them() {
+        let other = AssetInfo {
+            decimals: 6,
+            ..dai()
+        };
+        let err = AssetTable::trusted()
+            .with_extra(&[dai(), other])
+            .unwrap_err();
+        assert!(err.contains("describe the same token differently"), "{err}");
+        assert!(!err.contains(DAI) && !err.contains("DAI"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod metrics;
 pub mod money;
 pub mod network;
+pub mod payload;
 pub mod policy;
 pub mod reason;
 pub mod records;

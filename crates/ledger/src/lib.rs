@@ -32,7 +32,7 @@ pub fn config_from_env() -> Result<LedgerConfig, String> {
 }
 
 /// Where metric lines (CloudWatch EMF, one JSON line each) go.
-pub type LineSink = Box<dyn Fn(&str) + Send + Sync>;
+pub use predebit_runtime::LineSink;
 
 /// Built once per container: the ledger over its store, the keys and the metrics sink.
 pub struct LedgerService<S> {
@@ -41,21 +41,13 @@ pub struct LedgerService<S> {
     metrics_sink: LineSink,
 }
 
-fn stdout_sink() -> LineSink {
-    Box::new(|line| {
-        use std::io::Write;
-        // A failed log write must not fail the operation; its result already stands.
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
-    })
-}
-
 impl<S: LedgerStore + Sync> LedgerService<S> {
     /// Wraps a store, its settings and a key source.
     pub fn new(store: S, config: LedgerConfig, keys: KeySource) -> Self {
         Self {
             ledger: Ledger::new(store, config),
             keys,
-            metrics_sink: stdout_sink(),
+            metrics_sink: predebit_runtime::stdout_sink(),
         }
     }
 
@@ -90,6 +82,25 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             None => self.keys.current().await,
         };
         let response = self.ledger.handle(event, &keys, now).await;
+        self.record(&response, now);
+        response
+    }
+
+    /// Handles one raw payload, as the Lambda runtime delivered it; never fails. A payload that
+    /// is not JSON, nests deeper than 64 levels or exceeds 256 KiB is refused `INVALID_REQUEST`.
+    pub async fn handle_raw(&self, raw: &[u8], now: u64) -> Value {
+        match predebit_core::payload::parse(raw) {
+            Ok(event) => self.handle(&event, now).await,
+            Err(problem) => {
+                let response = predebit_core::payload::ledger_refusal(problem);
+                self.record(&response, now);
+                response
+            }
+        }
+    }
+
+    /// Writes an operation's log line and metric lines.
+    fn record(&self, response: &Value, now: u64) {
         let field = |name: &str| match response.get(name) {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
@@ -102,9 +113,8 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             field("replayed"),
         );
         tracing::info!(op, ok, reason_code = reason, replayed, "ledger operation");
-        for line in predebit_core::metrics::ledger_metrics(&response, now.saturating_mul(1000)) {
+        for line in predebit_core::metrics::ledger_metrics(response, now.saturating_mul(1000)) {
             (self.metrics_sink)(&line);
         }
-        response
     }
 }

@@ -1,12 +1,10 @@
 //! The ledger Lambda's entry point: read configuration and build clients once, then serve.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
 use predebit_ledger::{config_from_env, LedgerService};
+use predebit_runtime::{now_epoch_seconds, RawEvent};
 use predebit_store::secrets::{KeySource, ENV_SECRET_ID};
 use predebit_store::{DynamoClient, DynamoStore, SecretsClient, TableNames};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,12 +21,10 @@ async fn main() -> Result<(), Error> {
     let keys = KeySource::from_secrets_manager(SecretsClient::new(&sdk), secret_id).await?;
     let service = LedgerService::new(store, config, keys);
     let service = &service;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Ok::<Value, Error>(service.handle(&event.payload, now).await)
-    }))
+    predebit_runtime::serve(move |event: LambdaEvent<RawEvent>| async move {
+        service
+            .handle_raw(event.payload.as_bytes(), now_epoch_seconds())
+            .await
+    })
     .await
 }

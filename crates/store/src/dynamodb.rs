@@ -11,8 +11,8 @@ use predebit_core::store::{StoreError, VerifyKeys, VerifyReader};
 
 use crate::error::{unavailable, AdminError};
 use crate::items::{
-    self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
-    string_attr, user_policy_pk, Item, SESSION_SK,
+    self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key,
+    policy_version_counter_pk, session_pk, string_attr, user_policy_pk, Item, SESSION_SK,
 };
 use crate::tables::{TableNames, PK};
 
@@ -142,33 +142,120 @@ impl PolicyScope {
     }
 }
 
+/// How many times `put_policy` draws a new version before giving up (each lost draw means the
+/// stored version was ahead of the counter: a concurrent put, or data from before the counter).
+const PUT_POLICY_ATTEMPTS: usize = 5;
+
 impl DynamoStore {
-    /// Stores a policy document, incrementing the scope's version atomically; returns the new
-    /// version. The document is stored as given: verify decides `POLICY_INVALID` on a bad one.
+    /// Stores a policy document under a new version and returns it. Versions come from the
+    /// scope's counter item (`VERSION#<policy pk>`, incremented atomically), which survives
+    /// `delete_policy`, so a version never repeats for a scope: a decision token issued against
+    /// an earlier document can never match a later one. The policy item takes the version only
+    /// if its stored version is lower or absent, so versions only grow. The document is stored
+    /// as given: verify decides `POLICY_INVALID` on a bad one.
     pub async fn put_policy(&self, scope: &PolicyScope, document: &str) -> Result<u64, AdminError> {
         scope.validate()?;
+        for _ in 0..PUT_POLICY_ATTEMPTS {
+            let version = self.next_policy_version(scope).await?;
+            if self.write_policy(scope, document, version).await? {
+                return Ok(version);
+            }
+            // The stored version is at or past the counter's: lift the counter past it and draw
+            // again (a policy written before the counter existed, or a concurrent put).
+            if let Some(stored) = self.get_policy(scope).await? {
+                self.raise_policy_counter(scope, stored.version).await?;
+            }
+        }
+        Err(AdminError::Conflict(format!(
+            "the policy at {} (concurrent puts kept taking newer versions; retry)",
+            scope.pk()
+        )))
+    }
+
+    /// The scope's next version: the counter item's value after an atomic increment.
+    async fn next_policy_version(&self, scope: &PolicyScope) -> Result<u64, AdminError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.tables.policies)
-            .set_key(Some(pk_key(scope.pk())))
-            .update_expression("SET #doc = :doc, #v = if_not_exists(#v, :zero) + :one")
-            .expression_attribute_names("#doc", "document")
+            .set_key(Some(pk_key(policy_version_counter_pk(&scope.pk()))))
+            .update_expression("SET #v = if_not_exists(#v, :zero) + :one")
             .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":doc", AttributeValue::S(document.to_string()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(unavailable)?;
-        let version = out
-            .attributes()
+        out.attributes()
             .and_then(|a| a.get("version"))
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| AdminError::Invalid("policy update returned no version".into()))?;
-        Ok(version)
+            .ok_or_else(|| AdminError::Invalid("the version counter returned no version".into()))
+    }
+
+    /// Writes the document with `version` unless the stored version is already at or past it.
+    /// Returns whether it was written.
+    async fn write_policy(
+        &self,
+        scope: &PolicyScope,
+        document: &str,
+        version: u64,
+    ) -> Result<bool, AdminError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.policies)
+            .set_key(Some(pk_key(scope.pk())))
+            .update_expression("SET #doc = :doc, #v = :v")
+            .condition_expression("attribute_not_exists(#v) OR #v < :v")
+            .expression_attribute_names("#doc", "document")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":doc", AttributeValue::S(document.to_string()))
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(unavailable(err).into()),
+        }
+    }
+
+    /// Sets the scope's counter to `at_least` unless it is already there or past it.
+    async fn raise_policy_counter(
+        &self,
+        scope: &PolicyScope,
+        at_least: u64,
+    ) -> Result<(), AdminError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.policies)
+            .set_key(Some(pk_key(policy_version_counter_pk(&scope.pk()))))
+            .update_expression("SET #v = :v")
+            .condition_expression("attribute_not_exists(#v) OR #v < :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(at_least.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable(err).into()),
+        }
     }
 
     /// Reads a policy.
@@ -191,7 +278,8 @@ impl DynamoStore {
             .transpose()?)
     }
 
-    /// Deletes a policy (its scope then restricts nothing, and counts as absent).
+    /// Deletes a policy (its scope then restricts nothing, and counts as absent). The scope's
+    /// version counter stays, so the next put takes a version never used before.
     pub async fn delete_policy(&self, scope: &PolicyScope) -> Result<(), AdminError> {
         self.client
             .delete_item()

@@ -38,6 +38,12 @@ pub fn user_policy_pk(user_id: &str) -> String {
 pub fn agent_policy_pk(agent_id: &str) -> String {
     format!("POLICY#agent#{agent_id}")
 }
+/// `VERSION#<policy pk>`: the counter a scope's policy versions come from. It outlives the
+/// policy item, so a scope deleted and put again never reuses a version. Verify reads only
+/// `POLICY#` keys, so it never mistakes a counter for a policy.
+pub fn policy_version_counter_pk(policy_pk: &str) -> String {
+    format!("VERSION#{policy_pk}")
+}
 /// `AGENT#<agentId>`.
 pub fn agent_pk(agent_id: &str) -> String {
     format!("AGENT#{agent_id}")

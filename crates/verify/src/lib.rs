@@ -1,16 +1,15 @@
 //! The verify function: translates a Lambda event into one decision and back. Everything that
 //! decides lives in `predebit_core::decision`; this crate only wires it to the runtime.
 
-use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use predebit_core::decision::{decide, DecisionContext, VerifyResponse};
+use predebit_core::decision::{decide, finish, Decision, DecisionContext, VerifyResponse};
+use predebit_core::payload;
 use predebit_core::store::VerifyReader;
+pub use predebit_runtime::{now_epoch_seconds, stdout_sink};
 use predebit_store::secrets::KeySource;
 use serde_json::Value;
 
 /// Where sealed audit records go: one JSON line each.
-pub type AuditSink = Box<dyn Fn(&str) + Send + Sync>;
+pub type AuditSink = predebit_runtime::LineSink;
 
 /// Built once per container: the store, the keys and the audit sink.
 pub struct VerifyService<R> {
@@ -18,22 +17,6 @@ pub struct VerifyService<R> {
     keys: KeySource,
     audit_sink: AuditSink,
     metrics_sink: AuditSink,
-}
-
-/// The Lambda's sink: stdout, which CloudWatch Logs keeps as one JSON record per line.
-pub fn stdout_sink() -> AuditSink {
-    Box::new(|line| {
-        // A failed log write must not turn a decision into an error; the response still stands.
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
-    })
-}
-
-/// Seconds since the epoch.
-pub fn now_epoch_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl<R: VerifyReader + Sync> VerifyService<R> {
@@ -74,6 +57,30 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
             keys: &keys,
         };
         let decision = decide(&self.reader, event, ctx).await;
+        self.record(decision, verification_id, now)
+    }
+
+    /// Decides one raw payload, as the Lambda runtime delivered it. A payload that is not JSON,
+    /// nests deeper than 64 levels or exceeds 256 KiB is NO `INVALID_REQUEST` naming the
+    /// problem, with its audit record and metric like any other decision.
+    pub async fn handle_raw(&self, raw: &[u8], verification_id: &str, now: u64) -> Value {
+        let problem = match payload::parse(raw) {
+            Ok(event) => return self.handle_json(&event, verification_id, now).await,
+            Err(problem) => problem,
+        };
+        let keys = self.keys.current().await;
+        let ctx = DecisionContext {
+            verification_id,
+            now,
+            keys: &keys,
+        };
+        let decision = finish(payload::verify_refusal(problem), ctx);
+        let response = self.record(decision, verification_id, now);
+        serde_json::to_value(response).expect("responses serialize")
+    }
+
+    /// Writes a decision's audit record, metric and log line; returns its response.
+    fn record(&self, decision: Decision, verification_id: &str, now: u64) -> VerifyResponse {
         (self.audit_sink)(&decision.audit.log_line());
         let verdict = if decision.response.decision_token.is_some() {
             "YES"

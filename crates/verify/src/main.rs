@@ -1,10 +1,10 @@
 //! The verify Lambda's entry point: read configuration and build clients once, then serve.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use predebit_runtime::RawEvent;
 use predebit_store::secrets::{KeySource, ENV_SECRET_ID};
 use predebit_store::{DynamoStore, TableNames};
 use predebit_verify::{now_epoch_seconds, VerifyService};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,15 +21,14 @@ async fn main() -> Result<(), Error> {
             .await?;
     let service = VerifyService::new(store, keys);
     let service = &service;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let response = service
-            .handle_json(
-                &event.payload,
+    predebit_runtime::serve(move |event: LambdaEvent<RawEvent>| async move {
+        service
+            .handle_raw(
+                event.payload.as_bytes(),
                 &event.context.request_id,
                 now_epoch_seconds(),
             )
-            .await;
-        Ok::<Value, Error>(response)
-    }))
+            .await
+    })
     .await
 }

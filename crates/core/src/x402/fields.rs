@@ -273,13 +273,15 @@ pub(crate) fn decode_base64(input: &str, field: &str) -> Result<Vec<u8>, FieldEr
     }
     ENGINE
         .decode(trimmed)
-        .map_err(|e| FieldError::new(field, format!("is not valid base64: {e}")))
+        // The decoder's own message quotes the offending byte and its offset: input, not kept.
+        .map_err(|_| FieldError::new(field, "is not valid base64"))
 }
 
 /// Parses JSON text that must hold an object.
 pub(crate) fn json_object(text: &[u8], field: &str) -> Result<Value, FieldError> {
     let value: Value = serde_json::from_slice(text)
-        .map_err(|e| FieldError::new(field, format!("is not valid JSON: {e}")))?;
+        // serde_json's message can quote the input; the field and the problem are enough.
+        .map_err(|_| FieldError::new(field, "is not valid JSON"))?;
     if !value.is_object() {
         return Err(FieldError::new(field, "must be a JSON object"));
     }
@@ -341,5 +343,25 @@ mod tests {
         assert_eq!(decode_base64("e30", "h"), Ok(b"{}".to_vec()));
         assert!(decode_base64("-_-_", "h").is_err());
         assert_eq!(decode_base64("  ", "h").unwrap_err().problem, "is empty");
+    }
+
+    #[test]
+    fn base64_and_json_refusals_name_only_the_problem() {
+        // GIVEN input the decoders reject at a byte they would quote WHEN decoded THEN the
+        // message is fixed: no byte, offset, line or column of the input
+        assert_eq!(
+            decode_base64("e30=QZX!", "h").unwrap_err().to_string(),
+            "h: is not valid base64"
+        );
+        assert_eq!(
+            json_object(b"{\"a\": QZX}", "h").unwrap_err().to_string(),
+            "h: is not valid JSON"
+        );
+        assert_eq!(
+            base64_json_object("bm90IGpzb24=", "h")
+                .unwrap_err()
+                .to_string(),
+            "h: is not valid JSON"
+        );
     }
 }

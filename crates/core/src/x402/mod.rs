@@ -129,6 +129,8 @@ pub fn resource_host(url: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+mod no_echo;
+#[cfg(test)]
 pub(crate) mod testdata;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::fields::{
     required_address, required_object, required_str, required_uint256, x402_version,
 };
 use super::payment_required::{parse_resource, resource_to_wire};
-use super::{v2, FieldError, WireKind};
+use super::{v1, v2, FieldError, WireKind};
 use crate::address::{family, Family};
 use crate::network::v1_network_to_caip2;
 
@@ -87,13 +87,7 @@ pub(crate) fn parse_value(
 fn parse_v1(map: &Map<String, Value>) -> Result<(Value, Option<SignedTerms>), FieldError> {
     let scheme = required_str(map, "", "scheme")?;
     let name = required_str(map, "", "network")?;
-    let network = v1_network_to_caip2(name).ok_or_else(|| {
-        err(
-            "",
-            "network",
-            format!("unknown x402 v1 network name {name:?}"),
-        )
-    })?;
+    let network = v1_network_to_caip2(name).ok_or_else(|| v1::unknown_v1_network("", "network"))?;
     let payload = map
         .get("payload")
         .ok_or_else(|| err("", "payload", "is required"))?;

@@ -1,14 +1,28 @@
 //! The facilitator's settlement result: v1 `X-PAYMENT-RESPONSE` and v2 `PAYMENT-RESPONSE`.
+//!
+//! Every field the x402 reference libraries emit is kept: `success`, `errorReason`,
+//! `errorMessage`, `payer`, `transaction`, `network`, `amount` and `extensions` (the v2 spec's
+//! SettlementResponse, plus `errorMessage`, which the TypeScript, Go and Python libraries add).
+//! The informational fields are bounded so a merchant cannot make a settlement large: free text
+//! (`errorReason`, `errorMessage`) is cut at [`MAX_FREE_TEXT_CHARS`] characters and an
+//! `extensions` object whose compact JSON exceeds [`MAX_EXTENSIONS_BYTES`] is left out. Neither
+//! ever refuses a settlement: the money may have moved, and the ledger must still record it.
 
 use serde_json::{Map, Value};
 
 use super::fields::{
-    address_error, decode_base64, err, json_object, object, optional_str, required_amount,
-    required_bool, required_str,
+    address_error, decode_base64, err, json_object, object, optional_object, optional_str,
+    required_amount, required_bool, required_str,
 };
 use super::FieldError;
 use crate::address::{base58_decode, family, validate_address, Family};
 use crate::network::{v1_network_to_caip2, validate_caip2};
+
+/// The most characters of free text (`errorReason`, `errorMessage`) kept from a settlement.
+pub const MAX_FREE_TEXT_CHARS: usize = 1024;
+
+/// The largest `extensions` object kept from a settlement, as compact JSON bytes.
+pub const MAX_EXTENSIONS_BYTES: usize = 4096;
 
 /// A parsed settlement response.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -16,8 +30,12 @@ use crate::network::{v1_network_to_caip2, validate_caip2};
 pub struct Settlement {
     /// Whether the facilitator reports the transfer settled.
     pub success: bool,
-    /// The facilitator's reason on failure.
+    /// The facilitator's reason code on failure (e.g. `insufficient_funds`), at most
+    /// [`MAX_FREE_TEXT_CHARS`] characters.
     pub error_reason: Option<String>,
+    /// The facilitator's human-readable explanation of a failure, at most
+    /// [`MAX_FREE_TEXT_CHARS`] characters.
+    pub error_message: Option<String>,
     /// The paying address, if reported.
     pub payer: Option<String>,
     /// The transaction hash (EVM) or signature (Solana); may be empty on failure.
@@ -26,6 +44,8 @@ pub struct Settlement {
     pub network: String,
     /// The settled atomic amount as the merchant reports it (information, not authority).
     pub amount: Option<String>,
+    /// v2 protocol extensions data, as given, when its JSON is at most [`MAX_EXTENSIONS_BYTES`].
+    pub extensions: Option<Value>,
 }
 
 /// Parses a settlement response: the raw base64 header value or its decoded JSON text.
@@ -70,14 +90,23 @@ pub(crate) fn parse_value(value: &Value) -> Result<Settlement, FieldError> {
         None | Some(Value::Null) => None,
         Some(_) => Some(required_amount(map, "", "amount")?),
     };
+    let extensions = optional_object(map, "", "extensions")?
+        .filter(|e| e.to_string().len() <= MAX_EXTENSIONS_BYTES);
     Ok(Settlement {
         success,
-        error_reason: optional_str(map, "", "errorReason")?.map(str::to_string),
+        error_reason: optional_str(map, "", "errorReason")?.map(free_text),
+        error_message: optional_str(map, "", "errorMessage")?.map(free_text),
         payer: payer.map(str::to_string),
         transaction,
         network,
         amount,
+        extensions,
     })
+}
+
+/// Free text kept to its first [`MAX_FREE_TEXT_CHARS`] characters.
+fn free_text(text: &str) -> String {
+    text.chars().take(MAX_FREE_TEXT_CHARS).collect()
 }
 
 /// The network as CAIP-2: a v1 name is mapped, anything else must be CAIP-2.
@@ -117,6 +146,9 @@ pub(crate) fn to_wire(settlement: &Settlement) -> Value {
     if let Some(reason) = &settlement.error_reason {
         out.insert("errorReason".into(), reason.clone().into());
     }
+    if let Some(message) = &settlement.error_message {
+        out.insert("errorMessage".into(), message.clone().into());
+    }
     if let Some(payer) = &settlement.payer {
         out.insert("payer".into(), payer.clone().into());
     }
@@ -124,6 +156,9 @@ pub(crate) fn to_wire(settlement: &Settlement) -> Value {
     out.insert("network".into(), settlement.network.clone().into());
     if let Some(amount) = &settlement.amount {
         out.insert("amount".into(), amount.clone().into());
+    }
+    if let Some(extensions) = &settlement.extensions {
+        out.insert("extensions".into(), extensions.clone());
     }
     Value::Object(out)
 }
@@ -143,10 +178,12 @@ mod tests {
             Settlement {
                 success: true,
                 error_reason: None,
+                error_message: None,
                 payer: Some(PAYER.into()),
                 transaction: TX_HASH.into(),
                 network: "eip155:84532".into(),
                 amount: Some("10000".into()),
+                extensions: None,
             }
         );
     }
@@ -187,6 +224,95 @@ mod tests {
         );
         assert_eq!(settlement.payer, None);
         assert_eq!(settlement.transaction, "");
+    }
+
+    #[test]
+    fn failed_settlement_keeps_every_field_the_libraries_emit() {
+        // GIVEN a failed settlement as the reference facilitators write it
+        let response = json!({
+            "success": false,
+            "errorReason": "invalid_exact_evm_payload_authorization_valid_before",
+            "errorMessage": "the authorization expired before settlement",
+            "payer": PAYER,
+            "transaction": "",
+            "network": "eip155:84532",
+            "amount": "10000",
+            "extensions": {"payment-identifier": {"id": "pay_7d5d747be160e280"}}
+        });
+        // WHEN parsed and written back
+        let settlement = parse_settlement(&b64(&response)).unwrap();
+        // THEN nothing is lost
+        assert_eq!(
+            settlement,
+            Settlement {
+                success: false,
+                error_reason: Some("invalid_exact_evm_payload_authorization_valid_before".into()),
+                error_message: Some("the authorization expired before settlement".into()),
+                payer: Some(PAYER.into()),
+                transaction: String::new(),
+                network: "eip155:84532".into(),
+                amount: Some("10000".into()),
+                extensions: Some(json!({"payment-identifier": {"id": "pay_7d5d747be160e280"}})),
+            }
+        );
+        assert_eq!(to_wire(&settlement), response);
+    }
+
+    #[test]
+    fn free_text_is_cut_at_1024_characters_and_never_refuses_a_settlement() {
+        // GIVEN a successful settlement whose free text is far too long (multi-byte characters)
+        let mut response = v2_settlement();
+        response["errorReason"] = json!("r".repeat(300_000));
+        response["errorMessage"] = json!("é".repeat(MAX_FREE_TEXT_CHARS + 1));
+        // WHEN parsed
+        let settlement = parse_settlement(&response.to_string()).unwrap();
+        // THEN it is accepted with the text cut to the bound
+        assert!(settlement.success);
+        assert_eq!(
+            settlement.error_reason,
+            Some("r".repeat(MAX_FREE_TEXT_CHARS))
+        );
+        assert_eq!(
+            settlement.error_message,
+            Some("é".repeat(MAX_FREE_TEXT_CHARS))
+        );
+    }
+
+    #[test]
+    fn oversized_extensions_are_left_out_and_never_refuse_a_settlement() {
+        // GIVEN extensions at the bound, and one byte over it
+        let fits = |bytes: usize| json!({"x": "a".repeat(bytes - r#"{"x":""}"#.len())});
+        assert_eq!(
+            fits(MAX_EXTENSIONS_BYTES).to_string().len(),
+            MAX_EXTENSIONS_BYTES
+        );
+        let mut response = v2_settlement();
+        response["extensions"] = fits(MAX_EXTENSIONS_BYTES);
+        assert_eq!(
+            parse_settlement(&response.to_string()).unwrap().extensions,
+            Some(fits(MAX_EXTENSIONS_BYTES))
+        );
+        response["extensions"] = fits(MAX_EXTENSIONS_BYTES + 1);
+        let settlement = parse_settlement(&response.to_string()).unwrap();
+        // THEN the larger one is left out and the settlement still stands
+        assert!(settlement.success);
+        assert_eq!(settlement.extensions, None);
+    }
+
+    #[test]
+    fn settlement_refuses_a_non_string_error_message_and_non_object_extensions() {
+        let mut response = v2_settlement();
+        response["errorMessage"] = json!(42);
+        assert_eq!(
+            parse_settlement(&response.to_string()).unwrap_err().field,
+            "errorMessage"
+        );
+        let mut response = v2_settlement();
+        response["extensions"] = json!(["a"]);
+        assert_eq!(
+            parse_settlement(&response.to_string()).unwrap_err().field,
+            "extensions"
+        );
     }
 
     #[test]
