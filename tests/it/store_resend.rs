@@ -5,15 +5,13 @@
 
 use std::time::Duration;
 
-use predebit_core::ledger::{AllowedOps, LedgerConfig, LedgerStore};
-use predebit_ledger::LedgerService;
+use predebit_core::ledger::LedgerStore;
 use predebit_store::config::ATTEMPT_TIMEOUT;
-use predebit_store::secrets::KeySource;
 use predebit_tests::delay_proxy::DelayProxy;
 use predebit_tests::{dynamodb_client_at, dynamodb_endpoint, fresh_store_with, RequestCounter};
 use serde_json::{json, Value};
 
-use crate::common::{seed_demo, service, test_keys, NOW};
+use crate::common::NOW;
 use crate::ledger_flow::{assert_invariant, pid, Flow};
 
 const SESSION: &str = "ps-alice-main";
@@ -31,16 +29,8 @@ async fn proxied_flow(name: &str) -> (Flow, DelayProxy, RequestCounter) {
         move |b| b.interceptor(c)
     })
     .await;
-    let store = fresh_store_with(name, client).await;
-    seed_demo(&store).await;
-    let (verify, _) = service(store.clone());
-    let config = LedgerConfig {
-        allowed: AllowedOps::parse("all").unwrap(),
-        ..LedgerConfig::default()
-    };
-    let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()))
-        .with_metrics_sink(Box::new(|_| {}));
-    (Flow::from_parts(verify, ledger), proxy, counter)
+    let flow = Flow::over(fresh_store_with(name, client).await).await;
+    (flow, proxy, counter)
 }
 
 /// Runs `event` with its first answer lost; returns the answer and the requests it took.

@@ -33,9 +33,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             "holdToken",
         ])?;
         let amount_hint = amount_hint(f)?;
-        let session_id = f.id("paymentSessionId")?;
-        let payment_id = f.payment_id()?;
-        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let (session_id, payment_id) = f.hold_target(keys)?;
         let settlement = settlement(f)?;
         if !settlement.success {
             return self

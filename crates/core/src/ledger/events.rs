@@ -53,6 +53,15 @@ impl<'a> Fields<'a> {
         Ok(v)
     }
 
+    /// The hold an op after reserve names (`paymentSessionId`, `paymentId`), once the event's
+    /// hold token proves the caller holds it.
+    pub(super) fn hold_target(&self, keys: &KeyRing) -> Result<(String, String), Value> {
+        let session_id = self.id("paymentSessionId")?;
+        let payment_id = self.payment_id()?;
+        self.hold_token(keys, &session_id, Some(&payment_id))?;
+        Ok((session_id, payment_id))
+    }
+
     /// The hold token reserve returned, checked: its MAC, and that it names this session and
     /// (when given) this payment. Missing, forged or for another hold: TOKEN_INVALID.
     pub(super) fn hold_token(

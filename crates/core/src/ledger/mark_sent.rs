@@ -19,9 +19,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         now: u64,
     ) -> Result<Value, Value> {
         f.only(&["paymentSessionId", "paymentId", "signed", "holdToken"])?;
-        let session_id = f.id("paymentSessionId")?;
-        let payment_id = f.payment_id()?;
-        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let (session_id, payment_id) = f.hold_target(keys)?;
         let signed = parse_signed(f)?;
         let expires_at = sent_expires_at(signed.valid_before);
         let outcome = self
