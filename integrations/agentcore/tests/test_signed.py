@@ -349,7 +349,7 @@ def test_permit2_vector_decodes_hex_amount_and_shifts_the_deadline():
     assert terms.value == a["permitted"]["amount"] == "10000"
     assert terms.asset == a["permitted"]["token"]
     assert terms.to == a["witness"]["to"]
-    assert terms.spender == OLD_PERMIT2_PROXY
+    assert terms.spender == X402_EXACT_PERMIT2_PROXY
     assert terms.valid_before == int(a["deadline"]) + 1
 
 
