@@ -280,3 +280,88 @@ async fn a_settlement_on_another_network_changes_nothing() {
         .await;
     assert_eq!(committed["hold"]["state"], "POSTED", "{committed}");
 }
+
+#[tokio::test]
+async fn another_agent_verifying_the_same_payment_id_cannot_take_over_the_hold() {
+    // GIVEN agent-research's PENDING hold pid(1), and agent-travel (same user) verifying the
+    // same paymentId and terms, which any hold token of the session can read with getSession
+    let flow = Flow::new("hold-token-cross-agent").await;
+    let research = alices_hold(&flow).await;
+    let mut event = sample_verify_event(&pid(1), "1000000", ALICE);
+    event["agentId"] = json!("agent-travel");
+    event["toolUseId"] = json!("tooluse-travel-1");
+    event["requestUrl"] = json!("https://api.flights.example/v1/fare");
+    event["requirement"]["resource"] = json!("https://api.flights.example/v1/fare");
+    let decision = flow.verify.handle_json(&event, "it-travel", NOW).await;
+    assert_eq!(decision["decision"], "YES", "{decision}");
+    // WHEN agent-travel reserves with its own decision token
+    let replay = flow
+        .ledger
+        .handle(
+            &json!({"version": "1", "op": "reserve", "decisionToken": decision["decisionToken"]}),
+            NOW + 1,
+        )
+        .await;
+    // THEN it is refused and gets no hold token; the hold stays agent-research's
+    assert_eq!(replay["reasonCode"], "IDEMPOTENCY_CONFLICT", "{replay}");
+    assert!(replay.get("holdToken").is_none(), "{replay}");
+    let found = hold(&flow, ALICE, &pid(1)).await;
+    assert_eq!(found.agent_id, "agent-research");
+    assert_eq!(found.state, predebit_core::hold::HoldState::Pending);
+    let sent = flow
+        .ledger
+        .handle(
+            &json!({"version": "1", "op": "markSent", "paymentSessionId": ALICE, "paymentId": pid(1),
+                "holdToken": research, "signed": signed(NOW + 60)}),
+            NOW + 2,
+        )
+        .await;
+    assert_eq!(sent["hold"]["state"], "SENT", "{sent}");
+}
+
+#[tokio::test]
+async fn a_new_decision_token_for_a_held_payment_id_is_refused_and_the_same_one_replays() {
+    let flow = Flow::new("hold-token-second-decision").await;
+    let token = flow.approve(&pid(1), "1000000", ALICE).await;
+    let reserve = |t: &str| json!({"version": "1", "op": "reserve", "decisionToken": t});
+    let first = flow.ledger.handle(&reserve(&token), NOW + 1).await;
+    // Another decision for the same paymentId, agent and terms (another runtime, a re-verify)
+    let second = flow.approve_at(&pid(1), "1000000", ALICE, NOW + 5).await;
+    assert_ne!(second, token);
+    let other = flow.ledger.handle(&reserve(&second), NOW + 6).await;
+    assert_eq!(other["reasonCode"], "IDEMPOTENCY_CONFLICT", "{other}");
+    assert!(other.get("holdToken").is_none(), "{other}");
+    // The first decision token replays and gets the same hold token
+    let again = flow.ledger.handle(&reserve(&token), NOW + 7).await;
+    assert_eq!(again["replayed"], true, "{again}");
+    assert_eq!(again["holdToken"], first["holdToken"]);
+}
+
+#[tokio::test]
+async fn ledger_refusals_name_unknown_fields_only_when_they_are_plain_names() {
+    let flow = Flow::new("ledger-no-echo").await;
+    let token = alices_hold(&flow).await;
+    let marker = format!("QZX echo \"marker\" {}", "B".repeat(50_000));
+    let mut read = json!({"version": "1", "op": "getSession", "paymentSessionId": ALICE});
+    read[marker.as_str()] = json!(1);
+    let mut mark = json!({"version": "1", "op": "markSent", "paymentSessionId": ALICE,
+        "paymentId": pid(1), "holdToken": token, "signed": signed(NOW + 60)});
+    mark["signed"][marker.as_str()] = json!(1);
+    for event in [read, mark] {
+        let response = flow.ledger.handle(&event, NOW + 1).await;
+        let text = response.to_string();
+        assert_eq!(response["reasonCode"], "INVALID_REQUEST", "{response:.300}");
+        assert!(!text.contains("QZX"), "the key came back: {:.300}", text);
+        assert!(text.len() < 1024, "{} bytes", text.len());
+    }
+    let mut typo = json!({"version": "1", "op": "getSession", "paymentSessionId": ALICE});
+    typo["paymentSesionId"] = json!(ALICE);
+    let response = flow.ledger.handle(&typo, NOW + 1).await;
+    assert!(
+        response["message"]
+            .as_str()
+            .unwrap()
+            .contains("paymentSesionId"),
+        "{response}"
+    );
+}

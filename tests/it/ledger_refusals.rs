@@ -1040,3 +1040,56 @@ async fn the_schedule_ledger_refuses_reserve_and_holds_nothing() {
     assert_eq!(refusal(&response), "OP_NOT_ALLOWED");
     assert_nothing_held(&flow, SESSION, &pid(1), &before).await;
 }
+
+#[tokio::test]
+async fn one_unreadable_open_hold_does_not_stop_expire_for_the_others() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let flow = Flow::new("expire-unreadable").await;
+    for n in 1..=2u64 {
+        let token = flow.approve(&pid(n), "1000000", SESSION).await;
+        assert_eq!(flow.op(reserve(&token)).await["ok"], true);
+    }
+    // GIVEN hold pid(1) damaged behind the ledger (its amount is no longer a number)
+    let s = store(&flow);
+    s.client()
+        .update_item()
+        .table_name(&s.tables().ledger)
+        .key("pk", AttributeValue::S(format!("SESSION#{SESSION}")))
+        .key("sk", AttributeValue::S(format!("HOLD#{}", pid(1))))
+        .update_expression("SET amountMicros = :x")
+        .expression_attribute_values(":x", AttributeValue::S("garbage".into()))
+        .send()
+        .await
+        .unwrap();
+    // WHEN expire runs after both PENDING windows
+    let expired = flow.op_at(expire(), NOW + 1000).await;
+    // THEN the readable hold is voided and the unreadable one is counted, not fatal
+    assert_eq!(expired["ok"], true, "{expired}");
+    assert_eq!(expired["expired"]["pending"], 1, "{expired}");
+    assert_eq!(expired["unreadable"], 1, "{expired}");
+}
+
+#[tokio::test]
+async fn a_hold_stored_before_holds_carried_a_window_reads_and_expires() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let flow = Flow::new("expire-legacy-hold").await;
+    let token = flow.approve(&pid(1), "1000000", SESSION).await;
+    assert_eq!(flow.op(reserve(&token)).await["ok"], true);
+    let s = store(&flow);
+    s.client()
+        .update_item()
+        .table_name(&s.tables().ledger)
+        .key("pk", AttributeValue::S(format!("SESSION#{SESSION}")))
+        .key("sk", AttributeValue::S(format!("HOLD#{}", pid(1))))
+        .update_expression("REMOVE latestValidBefore")
+        .send()
+        .await
+        .unwrap();
+    // A signature cannot be recorded for it (no window is known), and expire voids it
+    let sent = flow
+        .op(mark_sent(SESSION, &pid(1), "1000000", NOW + 60))
+        .await;
+    assert_eq!(sent["reasonCode"], "SIGNED_PAYLOAD_MISMATCH", "{sent}");
+    let expired = flow.op_at(expire(), NOW + 1000).await;
+    assert_eq!(expired["expired"]["pending"], 1, "{expired}");
+}

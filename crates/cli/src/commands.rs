@@ -263,7 +263,8 @@ async fn consent(cli: &Cli, action: &ConsentAction) -> Result<(), CliError> {
             expires_at,
             days,
         } => {
-            let expires_at = expires_at.or(days.map(|d| now_epoch_seconds() + d * 86_400));
+            let expires_at = expires_at
+                .or(days.map(|d| now_epoch_seconds().saturating_add(d.saturating_mul(86_400))));
             (
                 user_id,
                 agent_id,
@@ -305,7 +306,9 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
                 parse_usd(limit).map_err(|e| CliError::Input(format!("--limit: {e}")))?;
             let expires_at = match (expires_at, expiry_minutes) {
                 (Some(t), None) => *t,
-                (None, Some(m)) if (15..=480).contains(m) => now_epoch_seconds() + m * 60,
+                (None, Some(m)) if (15..=480).contains(m) => {
+                    now_epoch_seconds().saturating_add(m * 60)
+                }
                 (None, Some(_)) => {
                     return Err(CliError::Input("--expiry-minutes must be 15 to 480".into()))
                 }

@@ -117,6 +117,8 @@ pub struct Hold {
     pub max_timeout_seconds: u64,
     /// The latest `validBefore` markSent accepts (exclusive expiry of the authorization): the
     /// decision's issue time + the approved authorization window + the clock-skew allowance.
+    /// A hold stored before holds carried it reads as 0: markSent then accepts no signature.
+    #[serde(default)]
     pub latest_valid_before: u64,
     /// Digest of the payment's terms; a replay with another fingerprint is a conflict.
     pub fingerprint: String,

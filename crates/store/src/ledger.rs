@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{
 };
 use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, SignedRecord};
 use predebit_core::ledger::{
-    agent_refusal, consent_refusal, session_refusal, LedgerStore, OpenResult, ReserveRequest,
-    ReserveResult, Transition, Write, EXPIRED,
+    agent_refusal, consent_refusal, session_refusal, DueHolds, LedgerStore, OpenResult,
+    ReserveRequest, ReserveResult, Transition, Write, EXPIRED,
 };
 use predebit_core::reason::ReasonCode;
 use predebit_core::records::{AgentRecord, ConsentRecord, SessionRecord};
@@ -289,7 +289,7 @@ impl DynamoStore {
                 session_set,
                 "attribute_exists(pk)",
             );
-            let label = format!("{payment_id}/{hold_condition}/{amount}");
+            let label = format!("{payment_id}/{hold_set}/{hold_condition}/{amount}");
             match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => return Ok(Transition::Done(None)),
                 TxOutcome::Conflict => return Ok(Transition::Conflict),
@@ -651,8 +651,8 @@ impl LedgerStore for DynamoStore {
         .await
     }
 
-    async fn due_holds(&self, now: u64, limit: usize) -> Result<Vec<Hold>, StoreError> {
-        let mut due = Vec::new();
+    async fn due_holds(&self, now: u64, limit: usize) -> Result<DueHolds, StoreError> {
+        let mut due = DueHolds::default();
         for shard in all_open_shards() {
             let out = self
                 .client()
@@ -669,11 +669,20 @@ impl LedgerStore for DynamoStore {
                 .await
                 .map_err(unavailable)?;
             for item in out.items.unwrap_or_default() {
-                due.push(items::from_item::<Hold>(item, "hold")?);
+                match items::from_item::<Hold>(item, "hold") {
+                    Ok(hold) => due.holds.push(hold),
+                    Err(_) => due.unreadable += 1,
+                }
             }
         }
-        due.sort_by_key(|h| h.hold_expires_at);
-        due.truncate(limit);
+        if due.unreadable > 0 {
+            tracing::warn!(
+                unreadable = due.unreadable,
+                "due open-holds index entries are not readable as holds; they were left as they are"
+            );
+        }
+        due.holds.sort_by_key(|h| h.hold_expires_at);
+        due.holds.truncate(limit);
         Ok(due)
     }
 

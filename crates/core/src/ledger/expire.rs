@@ -17,7 +17,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         let (mut pending, mut sent, mut skipped, mut failed) = (0u64, 0u64, 0u64, 0u64);
-        for hold in &due {
+        for hold in &due.holds {
             match self.store.expire_hold(hold, f.write(now)).await {
                 Ok(Transition::Done(..)) if hold.state == HoldState::Pending => pending += 1,
                 Ok(Transition::Done(..)) => sent += 1,
@@ -28,7 +28,8 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         Ok(json!({
             "version": EVENT_VERSION, "op": f.op.as_str(), "ok": true, "replayed": false,
             "expired": { "pending": pending, "sent": sent },
-            "skipped": skipped, "failed": failed, "due": due.len(),
+            "skipped": skipped, "failed": failed, "unreadable": due.unreadable,
+            "due": due.holds.len() as u64 + due.unreadable,
         }))
     }
 }

@@ -67,4 +67,6 @@ fn same_signed(a: &SignedRecord, b: &SignedRecord) -> bool {
         && normalize_address(&a.network, &a.to) == normalize_address(&b.network, &b.to)
         && a.value == b.value
         && a.valid_before == b.valid_before
+        && a.asset.as_deref().map(|x| normalize_address(&a.network, x))
+            == b.asset.as_deref().map(|x| normalize_address(&b.network, x))
 }

@@ -26,7 +26,9 @@ use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 use crate::verify::EVENT_VERSION;
 
-pub use port::{LedgerStore, OpenResult, ReserveRequest, ReserveResult, Transition, Write};
+pub use port::{
+    DueHolds, LedgerStore, OpenResult, ReserveRequest, ReserveResult, Transition, Write,
+};
 pub use refusals::{agent_refusal, consent_refusal, session_refusal};
 pub use reserve::new_hold;
 pub use responses::{hold_view, session_view};
@@ -133,10 +135,10 @@ impl AllowedOps {
         self.0.contains(&op)
     }
 
-    /// The agent-facing deployment: it reserves but does not open sessions. Its getSession
-    /// needs a hold token of the session; the admin deployment reads any session.
+    /// Whether getSession needs a hold token of the session: everywhere but a deployment that
+    /// opens sessions (the admin one, or `all`), which reads any session.
     pub fn is_agent_facing(&self) -> bool {
-        self.allows(Op::Reserve) && !self.allows(Op::OpenSession)
+        !self.allows(Op::OpenSession)
     }
 }
 

@@ -63,6 +63,15 @@ pub enum Transition {
     Conflict,
 }
 
+/// What `expire` found due.
+#[derive(Clone, Debug, Default)]
+pub struct DueHolds {
+    /// The due holds, soonest first.
+    pub holds: Vec<Hold>,
+    /// Due index entries that could not be read as holds (left as they are, for an operator).
+    pub unreadable: u64,
+}
+
 /// How opening a session came out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpenResult {
@@ -131,12 +140,13 @@ pub trait LedgerStore {
         reason: &str,
         w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// Open holds whose expiry has passed, from the open-holds index.
+    /// Open holds whose expiry has passed, from the open-holds index. An item that cannot be
+    /// read as a hold is counted, not fatal: one bad record must not stop every expiry.
     fn due_holds(
         &self,
         now: u64,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Hold>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<DueHolds, StoreError>> + Send;
     /// Voids `hold` if it is still in the state it was found in and due.
     fn expire_hold(
         &self,

@@ -65,12 +65,24 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 &claims,
                 keys,
             )),
-            ReserveResult::Existing(existing) if existing.fingerprint == hold.fingerprint => {
+            // A replay is the same decision token again: only its holder gets the hold token.
+            // Another decision for the same payment (another agent, a re-verify) gets nothing.
+            ReserveResult::Existing(existing)
+                if existing.fingerprint == hold.fingerprint
+                    && existing.token_digest == hold.token_digest =>
+            {
                 Ok(with_hold_token(
                     ok(f.op, true, Some(&existing), None),
                     &existing,
                     &claims,
                     keys,
+                ))
+            }
+            ReserveResult::Existing(existing) if existing.fingerprint == hold.fingerprint => {
+                Err(refused(
+                    Some(f.op),
+                    ReasonCode::IdempotencyConflict,
+                    "this paymentId is already held under another decision; use a new attempt",
                 ))
             }
             ReserveResult::Existing(_) => Err(refused(

@@ -32,7 +32,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 )
             })?,
             (None, Some(m)) => match m.as_u64() {
-                Some(m @ 15..=480) => now + m * 60,
+                Some(m @ 15..=480) => now.saturating_add(m * 60),
                 _ => {
                     return Err(invalid(
                         Some(f.op),

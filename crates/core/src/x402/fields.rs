@@ -56,6 +56,27 @@ pub(crate) fn required_str<'a>(
     }
 }
 
+/// A scheme name (`exact`, `upto`): 1 to 32 characters of `a-z 0-9 - _`, so the merchant's
+/// text can be recorded in an audit record as it is, with a bounded size.
+pub(crate) fn required_scheme<'a>(
+    map: &'a Map<String, Value>,
+    prefix: &str,
+) -> Result<&'a str, FieldError> {
+    let scheme = required_str(map, prefix, "scheme")?;
+    let plain = scheme.len() <= 32
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !plain {
+        return Err(err(
+            prefix,
+            "scheme",
+            "must be a scheme name of 1 to 32 characters a-z 0-9 - _ (such as exact)",
+        ));
+    }
+    Ok(scheme)
+}
+
 /// An optional string (may be empty); `null` counts as absent.
 pub(crate) fn optional_str<'a>(
     map: &'a Map<String, Value>,

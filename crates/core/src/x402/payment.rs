@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use super::fields::{
     base64_json_object, decimal_to_u64_saturating, decode_base64, err, object, optional_object,
-    required_address, required_object, required_str, required_uint256, x402_version,
+    required_address, required_object, required_scheme, required_str, required_uint256,
+    x402_version,
 };
 use super::payment_required::{parse_resource, resource_to_wire};
 use super::{v1, v2, FieldError, WireKind};
@@ -85,7 +86,7 @@ pub(crate) fn parse_value(
 
 /// v1: `{x402Version, scheme, network (v1 name), payload}`.
 fn parse_v1(map: &Map<String, Value>) -> Result<(Value, Option<SignedTerms>), FieldError> {
-    let scheme = required_str(map, "", "scheme")?;
+    let scheme = required_scheme(map, "")?;
     let name = required_str(map, "", "network")?;
     let network = v1_network_to_caip2(name).ok_or_else(|| v1::unknown_v1_network("", "network"))?;
     let payload = map

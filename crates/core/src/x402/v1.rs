@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::fields::{
     err, object, optional_object, optional_str, positive_u64, required_address, required_amount,
-    required_str,
+    required_scheme, required_str,
 };
 use super::{resource_host, FieldError, Requirement};
 use crate::network::v1_network_to_caip2;
@@ -22,7 +22,7 @@ pub(crate) fn unknown_v1_network(prefix: &str, key: &str) -> FieldError {
 pub fn parse_entry(entry: &Value) -> Result<Requirement, FieldError> {
     let map = object(entry, "")
         .map_err(|_| FieldError::new("", "an accepts entry must be a JSON object"))?;
-    let scheme = required_str(map, "", "scheme")?;
+    let scheme = required_scheme(map, "")?;
     let name = required_str(map, "", "network")?;
     let network = v1_network_to_caip2(name).ok_or_else(|| unknown_v1_network("", "network"))?;
     let amount = required_amount(map, "", "maxAmountRequired")?;

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::fields::{
     err, object, optional_object, optional_str, positive_u64, required_address, required_amount,
-    required_str,
+    required_scheme, required_str,
 };
 use super::{FieldError, Requirement};
 use crate::network::validate_caip2;
@@ -13,7 +13,7 @@ use crate::network::validate_caip2;
 pub fn parse_entry(entry: &Value, resource: Option<&str>) -> Result<Requirement, FieldError> {
     let map = object(entry, "")
         .map_err(|_| FieldError::new("", "an accepts entry must be a JSON object"))?;
-    let scheme = required_str(map, "", "scheme")?;
+    let scheme = required_scheme(map, "")?;
     let network = required_str(map, "", "network")?;
     validate_caip2(network).map_err(|e| err("", "network", e.to_string()))?;
     let amount = required_amount(map, "", "amount")?;
