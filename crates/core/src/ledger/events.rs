@@ -10,6 +10,7 @@ use crate::hold::SignedRecord;
 use crate::hold_token::{self, HoldClaims};
 use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
+use crate::verify::{is_plain_name, unknown_field};
 use crate::x402::parse_atomic_amount;
 
 pub(super) struct Fields<'a> {
@@ -96,11 +97,10 @@ impl Fields<'_> {
             .keys()
             .find(|k| !["version", "op"].contains(&k.as_str()) && !allowed.contains(&k.as_str()))
         {
-            Some(k) => Err(invalid(
-                Some(self.op),
-                k,
-                "is not a known field for this op",
-            )),
+            Some(k) => {
+                let p = unknown_field(k, "is not a known field for this op");
+                Err(invalid(Some(self.op), &p.field, &p.problem))
+            }
             None => Ok(()),
         }
     }
@@ -132,7 +132,12 @@ pub(super) fn parse_signed(f: &Fields<'_>) -> Result<SignedRecord, Value> {
         .keys()
         .find(|k| !["to", "value", "network", "asset", "validBefore"].contains(&k.as_str()))
     {
-        return Err(invalid(op, &format!("signed.{k}"), "is not a known field"));
+        // Named only when plain, as at the top level: a key is the caller's text.
+        return Err(if is_plain_name(k) {
+            invalid(op, &format!("signed.{k}"), "is not a known field")
+        } else {
+            invalid(op, "signed", "has a field that is not known")
+        });
     }
     let text = |name: &str| -> Result<String, Value> {
         match s.get(name) {
