@@ -7,7 +7,9 @@ use std::future::Future;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::port::{LedgerStore, OpenResult, ReserveRequest, ReserveResult, Transition};
+use super::port::{
+    LedgerStore, OpenResult, ReserveRequest, ReserveResult, SessionPage, Transition,
+};
 use super::{new_hold, Ledger, LedgerConfig};
 use crate::decision::no_echo::{
     adversarial_text, head, holds_marker, pointers, spoil, MARKER, SPOILS,
@@ -107,10 +109,12 @@ impl LedgerStore for NothingStore {
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
-    fn read_session(
+    fn read_session_page(
         &self,
         _: &str,
-    ) -> impl Future<Output = Result<Option<(SessionRecord, Vec<Hold>)>, StoreError>> + Send {
+        _: Option<&str>,
+        _: usize,
+    ) -> impl Future<Output = Result<Option<SessionPage>, StoreError>> + Send {
         ready(None)
     }
     fn read_hold(
@@ -212,7 +216,8 @@ fn templates(keys: &KeyRing) -> Vec<Value> {
         ),
         base(
             "getSession",
-            json!({"paymentSessionId": SESSION, "holdToken": hold_token}),
+            json!({"paymentSessionId": SESSION, "holdToken": hold_token,
+                "cursor": "7f".repeat(32), "pageSize": 10}),
         ),
         base(
             "getHold",
