@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use predebit_core::ledger::port::{read_whole_session, MAX_HOLDS_PER_PAGE};
 use predebit_core::ledger::{AllowedOps, LedgerConfig};
 use predebit_ledger::LedgerService;
+use predebit_store::items::{pk_sk_key, session_pk};
 use predebit_store::secrets::KeySource;
 use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
 use serde_json::{json, Value};
@@ -278,4 +279,37 @@ async fn reading_a_whole_session_follows_every_page_to_the_end() {
     assert_eq!((whole.holds.len(), ids.len(), whole.pages), (201, 201, 3));
     assert!(!whole.session_changed);
     assert_eq!(whole.session.reserved_micros, 2_010_000);
+}
+
+#[tokio::test]
+async fn an_item_of_another_kind_in_the_session_partition_is_neither_a_hold_nor_counted() {
+    // GIVEN a session with 3 holds and, between its holds and the session item in key order,
+    // an item of some other kind (`NOTE#1`)
+    let (flow, _) = counted_flow("pages-other-item").await;
+    let hold_token = reserve_holds(&flow, 1, 3).await;
+    let store = flow.ledger.ledger().store();
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().ledger)
+        .set_item(Some(pk_sk_key(session_pk(SESSION), "NOTE#1")))
+        .send()
+        .await
+        .expect("the raw put succeeds");
+
+    // WHEN read two holds at a time
+    let first = flow
+        .op(get_session(&hold_token, json!({"pageSize": 2})))
+        .await;
+    let second = flow
+        .op(get_session(
+            &hold_token,
+            json!({"pageSize": 2, "cursor": first["nextCursor"]}),
+        ))
+        .await;
+
+    // THEN the pages are the holds alone
+    assert_eq!(payment_ids(&first), vec![pid(3), pid(2)], "{first}");
+    assert_eq!(payment_ids(&second), vec![pid(1)], "{second}");
+    assert!(second.get("nextCursor").is_none(), "{second}");
 }

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, SignedRecord};
-use predebit_core::ledger::port::SessionPage;
+use predebit_core::ledger::port::{SessionPage, MAX_HOLDS_PER_PAGE};
 use predebit_core::ledger::{
     agent_refusal, consent_refusal, session_refusal, LedgerStore, OpenResult, ReserveRequest,
     ReserveResult, Transition, EXPIRED,
@@ -205,17 +205,20 @@ impl DynamoStore {
         Ok(out.items.unwrap_or_default().into_iter().next())
     }
 
-    /// Up to `want` items of the session partition from `SESSION` down through every `HOLD#`,
-    /// in descending key order, strongly consistent, below `start` when given. Query pages end
-    /// at 1 MB, so it asks again until it has `want` items or the partition ends.
+    /// The session partition from `SESSION` down through every `HOLD#`, in descending key
+    /// order, strongly consistent, below `start` when given: the session item if the range
+    /// reaches it, and up to `want_holds` holds. Items of any other kind are skipped. Query pages
+    /// end at 1 MB, so it asks again until it has the holds or the partition ends.
     async fn query_descending(
         &self,
         pk: &str,
         mut start: Option<Item>,
-        want: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::with_capacity(want);
-        while found.len() < want {
+        want_holds: usize,
+    ) -> Result<(Option<Item>, Vec<Item>), StoreError> {
+        // Without a start the first item is the session's: room for it in the first request.
+        let mut session_ahead = usize::from(start.is_none());
+        let (mut session, mut holds) = (None, Vec::with_capacity(want_holds));
+        while holds.len() < want_holds {
             let out = self
                 .client()
                 .query()
@@ -228,18 +231,25 @@ impl DynamoStore {
                 .expression_attribute_values(":session", s(SESSION_SK))
                 .scan_index_forward(false)
                 .consistent_read(true)
-                .limit(i32::try_from(want - found.len()).unwrap_or(i32::MAX))
+                .limit(i32::try_from(want_holds - holds.len() + session_ahead).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(unavailable)?;
-            found.extend(out.items.unwrap_or_default());
+            session_ahead = 0;
+            for item in out.items.unwrap_or_default() {
+                match items::string_attr(&item, SK) {
+                    Some(SESSION_SK) => session = Some(item),
+                    Some(sk) if sk.starts_with(HOLD_SK_PREFIX) => holds.push(item),
+                    _ => {}
+                }
+            }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
         }
-        Ok(found)
+        Ok((session, holds))
     }
 
     async fn get_hold(
@@ -731,25 +741,22 @@ impl LedgerStore for DynamoStore {
         limit: usize,
     ) -> Result<Option<SessionPage>, StoreError> {
         let pk = session_pk(session_id);
+        // Callers ask for a page at most; a larger ask is one page too.
+        let limit = limit.min(MAX_HOLDS_PER_PAGE);
+        // One more hold than asked says whether more follow.
         let (session, items) = match (limit, after) {
             (0, _) => (self.query_session(&pk).await?, Vec::new()),
             // Descending, the session (`SESSION`) comes before every `HOLD#`: one Query reads
-            // it with the first page. One more hold than asked says whether more follow.
-            (_, None) => {
-                let mut items = self.query_descending(&pk, None, limit + 2).await?;
-                let session = match items.first().and_then(|i| items::string_attr(i, SK)) {
-                    Some(SESSION_SK) => Some(items.remove(0)),
-                    _ => None,
-                };
-                (session, items)
-            }
+            // it with the first page.
+            (_, None) => self.query_descending(&pk, None, limit + 1).await?,
             // Later pages start below the cursor, past the session: it is read beside them.
             (_, Some(after)) => {
                 let start = pk_sk_key(pk.clone(), &hold_sk(after));
-                tokio::try_join!(
+                let (session, (_, holds)) = tokio::try_join!(
                     self.query_session(&pk),
                     self.query_descending(&pk, Some(start), limit + 1)
-                )?
+                )?;
+                (session, holds)
             }
         };
         let Some(session) = session else {
