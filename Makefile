@@ -5,7 +5,7 @@ CARGO ?= cargo
 PROPTEST_CASES ?= $(if $(CI),64,256)
 export PROPTEST_CASES
 
-.PHONY: demo test validate build lint bench local-db local-db-stop tools clean-cache
+.PHONY: demo test validate build lint bench vectors local-db local-db-stop tools clean-cache
 
 ## demo: run every sample verify event against DynamoDB Local and print the decisions
 demo:
@@ -31,16 +31,27 @@ validate:
 build:
 	scripts/build.sh
 
-## lint: formatting and clippy, warnings are errors
+## lint: formatting and clippy, warnings are errors; the plugin: ruff (lint and format) and mypy
+## (strict on predebit_agentcore), pinned in integrations/agentcore/requirements-dev.txt
+PLUGIN_PY := $(CURDIR)/.cache/venv-plugin/bin/python
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/tools.sh plugin
+	cd integrations/agentcore && export RUFF_CACHE_DIR=$(CURDIR)/.cache/ruff MYPY_CACHE_DIR=$(CURDIR)/.cache/mypy \
+	  && $(PLUGIN_PY) -m ruff check . && $(PLUGIN_PY) -m ruff format --check . && $(PLUGIN_PY) -m mypy
 
 ## bench: the pure decision path (criterion), verify and ledger throughput against DynamoDB Local
 bench: tools
 	$(CARGO) bench -p predebit-core --bench decision
 	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench verify_throughput
 	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench ledger_throughput
+
+## vectors: sign x402 test payments with the official @x402 libraries (pinned in
+## tools/x402-vectors/package.json) into crates/core/tests/vectors/x402/signed/; not part of make test
+vectors:
+	scripts/tools.sh vectors
+	node tools/x402-vectors/generate.mjs
 
 ## local-db: start DynamoDB Local for manual use and print the endpoint (stop: make local-db-stop)
 local-db:

@@ -40,6 +40,26 @@ start_ddb() {
   pid=$!
   echo "$pid" >"$RUN/ddb.pid"; echo "$port" >"$RUN/ddb.port"
   wait_for_port ddb "$port" "$pid"
+  warm_ddb "$port"
+}
+
+# The JVM's first request can take longer than the clients' 2 s operation timeout on a busy
+# machine; one ListTables (any credentials: DynamoDB Local does not check them) warms it.
+warm_ddb() { # port
+  python3 - "$1" <<'PY' || { echo "services.sh: DynamoDB Local did not answer ListTables" >&2; return 1; }
+import sys, urllib.request
+request = urllib.request.Request(
+    f"http://127.0.0.1:{sys.argv[1]}/",
+    data=b"{}",
+    headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, "
+        "SignedHeaders=host, Signature=0",
+    },
+)
+urllib.request.urlopen(request, timeout=60).read()
+PY
 }
 
 start_moto() {

@@ -5,6 +5,7 @@
 #   scripts/tools.sh sam    Python venv with aws-sam-cli and cfn-lint (template checks, offline)
 #   scripts/tools.sh build  Python venv with cargo-lambda and zig (Lambda builds, cargo lambda watch)
 #   scripts/tools.sh plugin Python venv for the AgentCore plugin's tests (integrations/agentcore)
+#   scripts/tools.sh vectors the @x402 npm packages of tools/x402-vectors (make vectors)
 #   scripts/tools.sh all    DynamoDB Local and moto (what the tests need)
 # Idempotent: a second run only checks that the files are there.
 set -euo pipefail
@@ -41,7 +42,7 @@ ensure_venv() {
   fi
   echo "tools.sh: creating $VENV with moto[server]==$MOTO_VERSION" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   touch "$VENV/.predebit-moto-$MOTO_VERSION"
 }
 
@@ -52,7 +53,7 @@ ensure_sam() {
   fi
   echo "tools.sh: creating $venv with aws-sam-cli==$SAM_CLI_VERSION cfn-lint==$CFN_LINT_VERSION" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "aws-sam-cli==$SAM_CLI_VERSION" "cfn-lint==$CFN_LINT_VERSION"
   touch "$stamp"
 }
@@ -64,7 +65,7 @@ ensure_build() {
   fi
   echo "tools.sh: creating $venv with cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
   touch "$stamp"
 }
@@ -77,10 +78,27 @@ ensure_plugin() {
   fi
   echo "tools.sh: creating $venv from integrations/agentcore/requirements-dev.txt" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -e "$ROOT/integrations/agentcore"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT/integrations/agentcore"
   rm -f "$venv"/.predebit-*
   touch "$stamp"
+}
+
+# npm packages pinned exactly in tools/x402-vectors/package.json, installed without a lockfile
+# (it would record registry URLs); tools/x402-vectors/node_modules links to them.
+ensure_vectors() {
+  local dir="$CACHE/x402-vectors" pkg="$ROOT/tools/x402-vectors/package.json" stamp
+  stamp="$dir/.predebit-$(sha256sum "$pkg" | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ ! -d "$dir/node_modules/@x402/evm" ]; then
+    command -v npm >/dev/null || { echo "tools.sh: npm not found; install Node.js 20+ with npm" >&2; exit 1; }
+    echo "tools.sh: installing tools/x402-vectors/package.json into $dir" >&2
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp "$pkg" "$dir/package.json"
+    (cd "$dir" && npm install --silent --no-package-lock --no-audit --no-fund >/dev/null)
+    touch "$stamp"
+  fi
+  ln -sfn ../../.cache/x402-vectors/node_modules "$ROOT/tools/x402-vectors/node_modules"
 }
 
 mkdir -p "$CACHE"
@@ -90,6 +108,7 @@ case "${1:-all}" in
   sam) ensure_sam ;;
   build) ensure_build ;;
   plugin) ensure_plugin ;;
+  vectors) ensure_vectors ;;
   all) ensure_ddb; ensure_venv ;;
-  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|plugin|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|plugin|vectors|all]" >&2; exit 2 ;;
 esac

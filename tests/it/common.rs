@@ -37,5 +37,13 @@ pub fn service<R: VerifyReader + Sync>(reader: R) -> (VerifyService<R>, Captured
     (service, captured)
 }
 
+/// Property-test cases per test: `PROPTEST_CASES` (the Makefile sets it), else 16.
+pub fn proptest_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
+
 /// A fixed clock inside the demo sessions' lifetime.
 pub const NOW: u64 = 1_800_000_000;

@@ -141,7 +141,7 @@ async fn a_payload_the_runtime_would_refuse_is_the_ledger_refusal_with_its_metri
     ];
     for (raw, problem) in &cases {
         // WHEN the raw payload is handled as the Lambda handles it
-        let response = flow.ledger.handle_raw(raw, NOW).await;
+        let response = flow.ledger.handle_raw(raw, "it-raw", NOW).await;
         // THEN it is the ledger's refusal shape, naming the problem
         assert_eq!(response["version"], "1");
         assert_eq!(response["op"], Value::Null);

@@ -22,7 +22,11 @@ pub struct Flow {
 
 impl Flow {
     pub async fn new(name: &str) -> Self {
-        let store = fresh_store(name).await;
+        Self::over(fresh_store(name).await).await
+    }
+
+    /// A flow over `store` (e.g. one whose client counts or delays requests), demo-seeded.
+    pub async fn over(store: DynamoStore) -> Self {
         seed_demo(&store).await;
         let (verify, _) = service(store.clone());
         let config = LedgerConfig {
@@ -39,19 +43,6 @@ impl Flow {
             verify,
             ledger,
             metrics,
-            hold_tokens: Default::default(),
-        }
-    }
-
-    /// A flow over services built elsewhere (e.g. over a counting client).
-    pub fn from_parts(
-        verify: predebit_verify::VerifyService<DynamoStore>,
-        ledger: LedgerService<DynamoStore>,
-    ) -> Self {
-        Self {
-            verify,
-            ledger,
-            metrics: Default::default(),
             hold_tokens: Default::default(),
         }
     }
@@ -102,14 +93,7 @@ impl Flow {
         session: &str,
         now: u64,
     ) -> String {
-        let mut event: Value = serde_json::from_str(
-            &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
-                .unwrap(),
-        )
-        .unwrap();
-        event["paymentId"] = json!(payment_id);
-        event["paymentSessionId"] = json!(session);
-        event["requirement"]["maxAmountRequired"] = json!(amount_atomic);
+        let event = sample_verify_event(payment_id, amount_atomic, session);
         let response = self.verify.handle_json(&event, "it-flow", now).await;
         assert_eq!(response["decision"], "YES", "{response}");
         response["decisionToken"].as_str().unwrap().to_string()
@@ -138,6 +122,19 @@ impl Flow {
             .unwrap()
             .session
     }
+}
+
+/// `events/verify/allow-v1-base-usdc.json` (a YES for alice's agent) for another payment.
+pub fn sample_verify_event(payment_id: &str, amount_atomic: &str, session: &str) -> Value {
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    event["paymentId"] = json!(payment_id);
+    event["paymentSessionId"] = json!(session);
+    event["requirement"]["maxAmountRequired"] = json!(amount_atomic);
+    event
 }
 
 /// A paymentId for test number `n`.

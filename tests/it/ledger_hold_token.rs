@@ -9,11 +9,10 @@ use predebit_core::ledger::{AllowedOps, LedgerConfig, LedgerStore};
 use predebit_ledger::LedgerService;
 use predebit_store::secrets::KeySource;
 use predebit_store::DynamoStore;
-use predebit_tests::repo_root;
 use serde_json::{json, Value};
 
 use crate::common::{test_keys, NOW};
-use crate::ledger_flow::{assert_invariant, pid, Flow};
+use crate::ledger_flow::{assert_invariant, pid, sample_verify_event, Flow};
 
 const ALICE: &str = "ps-alice-main";
 const BOB: &str = "ps-bob-main";
@@ -57,15 +56,9 @@ async fn alices_hold(flow: &Flow) -> String {
 
 /// Bob's PENDING hold pid(9) on his own session, and its hold token.
 async fn bobs_hold(flow: &Flow) -> String {
-    let mut event: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    event["paymentId"] = json!(pid(9));
+    let mut event = sample_verify_event(&pid(9), "1000000", BOB);
     event["userId"] = json!("user-bob");
     event["agentId"] = json!("agent-bob");
-    event["paymentSessionId"] = json!(BOB);
     let decision = flow.verify.handle_json(&event, "it-bob", NOW).await;
     let reserved = flow
         .op(json!({"version": "1", "op": "reserve", "decisionToken": decision["decisionToken"]}))

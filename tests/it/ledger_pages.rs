@@ -5,14 +5,11 @@
 use std::collections::BTreeSet;
 
 use predebit_core::ledger::port::{read_whole_session, MAX_HOLDS_PER_PAGE};
-use predebit_core::ledger::{AllowedOps, LedgerConfig};
-use predebit_ledger::LedgerService;
 use predebit_store::items::{pk_sk_key, session_pk};
-use predebit_store::secrets::KeySource;
 use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
 use serde_json::{json, Value};
 
-use crate::common::{seed_demo, service, test_keys, NOW};
+use crate::common::NOW;
 use crate::ledger_flow::{pid, Flow};
 
 const SESSION: &str = "ps-pages";
@@ -29,16 +26,7 @@ async fn counted_flow(name: &str) -> (Flow, RequestCounter) {
         move |b| b.interceptor(c)
     })
     .await;
-    let store = fresh_store_with(name, client).await;
-    seed_demo(&store).await;
-    let (verify, _) = service(store.clone());
-    let config = LedgerConfig {
-        allowed: AllowedOps::parse("all").unwrap(),
-        ..LedgerConfig::default()
-    };
-    let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()))
-        .with_metrics_sink(Box::new(|_| {}));
-    let flow = Flow::from_parts(verify, ledger);
+    let flow = Flow::over(fresh_store_with(name, client).await).await;
     let opened = flow
         .op(
             json!({"version": "1", "op": "openSession", "paymentSessionId": SESSION,

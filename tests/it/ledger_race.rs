@@ -8,16 +8,13 @@ use std::sync::Arc;
 
 use predebit_core::hold::{Hold, HoldState};
 use predebit_core::ledger::port::read_whole_session;
-use predebit_core::ledger::{AllowedOps, LedgerConfig};
 use predebit_core::records::SessionRecord;
-use predebit_ledger::LedgerService;
-use predebit_store::secrets::KeySource;
 use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
 
-use crate::common::{seed_demo, service, test_keys, NOW};
+use crate::common::{proptest_cases, NOW};
 use crate::ledger_flow::{assert_invariant, pid, Flow};
 
 const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
@@ -666,13 +663,6 @@ async fn run_workload(flow: &Flow, case: u64, w: &Workload) {
     );
 }
 
-fn proptest_cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
-}
-
 #[test]
 fn replayed_and_reordered_deliveries_end_in_the_balances_and_holds_the_model_predicts() {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -700,16 +690,10 @@ async fn counted_flow(name: &str) -> (Flow, RequestCounter) {
         move |b| b.interceptor(c)
     })
     .await;
-    let store = fresh_store_with(name, client).await;
-    seed_demo(&store).await;
-    let (verify, _) = service(store.clone());
-    let config = LedgerConfig {
-        allowed: AllowedOps::parse("all").unwrap(),
-        ..LedgerConfig::default()
-    };
-    let ledger = LedgerService::new(store, config, KeySource::fixed(test_keys()))
-        .with_metrics_sink(Box::new(|_| {}));
-    (Flow::from_parts(verify, ledger), counter)
+    (
+        Flow::over(fresh_store_with(name, client).await).await,
+        counter,
+    )
 }
 
 /// Sends one ledger event; returns the answer and the DynamoDB requests it took.

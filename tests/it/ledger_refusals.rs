@@ -14,10 +14,8 @@ use predebit_store::secrets::KeySource;
 use predebit_store::DynamoStore;
 use serde_json::{json, Value};
 
-use predebit_tests::repo_root;
-
 use crate::common::{test_keys, NOW};
-use crate::ledger_flow::{assert_invariant, pid, Flow};
+use crate::ledger_flow::{assert_invariant, pid, sample_verify_event, Flow};
 
 const SESSION: &str = "ps-alice-main";
 const SMALL: &str = "ps-alice-small";
@@ -537,11 +535,7 @@ async fn a_sent_hold_with_the_longest_allowed_authorization_stays_open_until_it_
 async fn a_merchant_asking_for_a_day_long_authorization_is_never_signed_for() {
     // GIVEN the review's attack: a merchant asks for a one-day timeout on a session
     let flow = Flow::new("day-long-window").await;
-    let mut event: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let mut event = sample_verify_event(&pid(1), "1000000", SESSION);
     event["requirement"]["maxTimeoutSeconds"] = json!(86_400);
     // WHEN it is verified THEN it is declined before any hold or signature
     let decision = flow.verify.handle_json(&event, "it-window", NOW).await;

@@ -9,12 +9,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use predebit_store::dynamodb::PolicyScope;
-use predebit_tests::repo_root;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use crate::common::NOW;
-use crate::ledger_flow::{assert_invariant, Flow};
+use crate::common::{proptest_cases, NOW};
+use crate::ledger_flow::{assert_invariant, sample_verify_event, Flow};
 
 const LIMIT_MICROS: u64 = 2_000_000;
 const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
@@ -66,14 +65,7 @@ struct Authorization {
 }
 
 fn verify_event(payment_id: &str, session: &str, amount_micros: u64, timeout: u64) -> Value {
-    let mut event: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("events/verify/allow-v1-base-usdc.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    event["paymentId"] = json!(payment_id);
-    event["paymentSessionId"] = json!(session);
-    event["requirement"]["maxAmountRequired"] = json!(amount_micros.to_string());
+    let mut event = sample_verify_event(payment_id, &amount_micros.to_string(), session);
     event["requirement"]["maxTimeoutSeconds"] = json!(timeout);
     event
 }
@@ -201,13 +193,6 @@ async fn run_case(flow: &Flow, case: u64, window: u64, steps: &[Step]) {
         assert_invariant(&s);
         assert_eq!(s.overdraft_micros, 0, "case {case} step {n}: {s:?}");
     }
-}
-
-fn proptest_cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
 }
 
 #[test]

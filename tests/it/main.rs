@@ -12,6 +12,7 @@ mod ledger_window;
 mod logs;
 mod secrets;
 mod store;
+mod store_resend;
 mod template;
 mod verify_events;
 mod verify_store;

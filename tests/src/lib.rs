@@ -8,6 +8,7 @@
 //! when this process exits.
 
 pub mod bench;
+pub mod delay_proxy;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -137,6 +138,21 @@ pub async fn dynamodb_client_with(
     customize: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
 ) -> DynamoClient {
     let config = base_config().endpoint_url(dynamodb_endpoint()).load().await;
+    DynamoClient::from_conf(customize(aws_sdk_dynamodb::config::Builder::from(&config)).build())
+}
+
+/// A DynamoDB client for `endpoint` with predebit's own timeouts and retries (the production
+/// configuration, so an attempt timeout is followed by the SDK's re-send).
+pub async fn dynamodb_client_at(
+    endpoint: &str,
+    customize: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+) -> DynamoClient {
+    let config = base_config()
+        .endpoint_url(endpoint)
+        .timeout_config(predebit_store::config::timeouts())
+        .retry_config(predebit_store::config::retries())
+        .load()
+        .await;
     DynamoClient::from_conf(customize(aws_sdk_dynamodb::config::Builder::from(&config)).build())
 }
 

@@ -350,7 +350,14 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
             };
             let ledger = Ledger::new(store, config);
             let event = json!({"version": "1", "op": "closeSession", "paymentSessionId": session_id, "reason": reason});
-            let response = ledger.handle(&event, &keys, now_epoch_seconds()).await;
+            let response = ledger
+                .handle(
+                    &event,
+                    &keys,
+                    now_epoch_seconds(),
+                    &predebit_ledger::fresh_request_id(),
+                )
+                .await;
             if response["ok"] != true {
                 return Err(CliError::Failed(format!(
                     "session {session_id} was not closed: {} {}",
@@ -502,7 +509,11 @@ async fn invoke_ledger(
         let text = read_input(file)?;
         // The Lambda's own entry: a file that is not JSON is still answered (INVALID_REQUEST).
         let response = service
-            .handle_raw(text.as_bytes(), now.unwrap_or_else(now_epoch_seconds))
+            .handle_raw(
+                text.as_bytes(),
+                &predebit_ledger::fresh_request_id(),
+                now.unwrap_or_else(now_epoch_seconds),
+            )
             .await;
         responses.push(response);
     }

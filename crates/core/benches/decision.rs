@@ -95,6 +95,7 @@ fn demo_store() -> MemoryStore {
             overdraft_micros: 0,
             expires_at: session["expiresAt"].as_u64().expect("expiresAt"),
             status,
+            open_request_id: None,
         });
     }
     store

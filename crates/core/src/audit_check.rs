@@ -126,6 +126,7 @@ mod tests {
             overdraft_micros: 0,
             expires_at: 1_000,
             status: SessionStatus::Open,
+            open_request_id: None,
         };
         (session, holds)
     }

@@ -163,6 +163,9 @@ pub struct Hold {
     /// The last failure's reason, as the facilitator gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_settlement_error: Option<String>,
+    /// The request that made the hold's last change: a re-send of that request is recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request_id: Option<String>,
     /// The kid of `mac`.
     pub mac_kid: String,
     /// HMAC over the immutable fields (base64url, no padding).

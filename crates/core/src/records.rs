@@ -97,6 +97,9 @@ pub struct SessionRecord {
     pub expires_at: u64,
     /// OPEN or CLOSED.
     pub status: SessionStatus,
+    /// The request that opened the session: its re-send is recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_request_id: Option<String>,
 }
 
 /// The policy versions a decision used, per scope; `None` marks a scope with no policy.

@@ -62,8 +62,14 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
         &self.ledger
     }
 
-    /// Handles one event; never fails.
+    /// Handles one event as a request of its own (the CLI, tests); never fails.
     pub async fn handle(&self, event: &Value, now: u64) -> Value {
+        self.handle_request(event, &fresh_request_id(), now).await
+    }
+
+    /// Handles one event of the request `request_id` (the Lambda request id: the store
+    /// recognises this request's own writes, so the SDK's re-sends never apply twice).
+    pub async fn handle_request(&self, event: &Value, request_id: &str, now: u64) -> Value {
         // A token names its kid (the decision token on reserve, the hold token after it): a
         // rotated key is fetched (at most once a minute).
         let token_field = match Ledger::<S>::op_of(event) {
@@ -81,16 +87,16 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             },
             None => self.keys.current().await,
         };
-        let response = self.ledger.handle(event, &keys, now).await;
+        let response = self.ledger.handle(event, &keys, now, request_id).await;
         self.record(&response, now);
         response
     }
 
     /// Handles one raw payload, as the Lambda runtime delivered it; never fails. A payload that
     /// is not JSON, nests deeper than 64 levels or exceeds 256 KiB is refused `INVALID_REQUEST`.
-    pub async fn handle_raw(&self, raw: &[u8], now: u64) -> Value {
+    pub async fn handle_raw(&self, raw: &[u8], request_id: &str, now: u64) -> Value {
         match predebit_core::payload::parse(raw) {
-            Ok(event) => self.handle(&event, now).await,
+            Ok(event) => self.handle_request(&event, request_id, now).await,
             Err(problem) => {
                 let response = predebit_core::payload::ledger_refusal(problem);
                 self.record(&response, now);
@@ -117,4 +123,11 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             (self.metrics_sink)(&line);
         }
     }
+}
+
+/// A request id for a call that has no Lambda request: 128 random bits, so no two calls share
+/// one (a shared id would let one call's write be taken for the other's).
+pub fn fresh_request_id() -> String {
+    let bits: u128 = rand::random();
+    format!("local-{bits:032x}")
 }

@@ -23,7 +23,11 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     predebit_runtime::serve(move |event: LambdaEvent<RawEvent>| async move {
         service
-            .handle_raw(event.payload.as_bytes(), now_epoch_seconds())
+            .handle_raw(
+                event.payload.as_bytes(),
+                &event.context.request_id,
+                now_epoch_seconds(),
+            )
             .await
     })
     .await

@@ -15,12 +15,13 @@ use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, Si
 use predebit_core::ledger::port::{SessionPage, MAX_HOLDS_PER_PAGE};
 use predebit_core::ledger::{
     agent_refusal, consent_refusal, session_refusal, LedgerStore, OpenResult, ReserveRequest,
-    ReserveResult, Transition, EXPIRED,
+    ReserveResult, Transition, Write, EXPIRED,
 };
 use predebit_core::reason::ReasonCode;
 use predebit_core::records::{AgentRecord, ConsentRecord, SessionRecord};
 use predebit_core::store::StoreError;
 use rand::Rng;
+use sha2::{Digest, Sha256};
 
 use crate::dynamodb::DynamoStore;
 use crate::error::unavailable;
@@ -72,6 +73,21 @@ fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
 
 fn values(pairs: Vec<(&str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
     Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// The ClientRequestToken of one transaction of a request: the same for the SDK's re-sends of
+/// it (so DynamoDB applies it once), different for each transaction and conflict retry of the
+/// request (a token reused with other parameters would be refused). 36 characters at most.
+fn client_token(request_id: &str, label: &str, attempt: u32) -> String {
+    let digest = Sha256::digest(format!("{request_id}\0{label}\0{attempt}").as_bytes());
+    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `found` is this request's own earlier single-item write (its answer was lost and the
+/// SDK re-sent it). Transactions need no such check: their ClientRequestToken makes DynamoDB
+/// apply a re-send once and answer it as the first.
+fn written_by(found: &Hold, w: Write<'_>) -> bool {
+    found.last_request_id.as_deref() == Some(w.request_id)
 }
 
 /// How a transaction ended.
@@ -154,12 +170,18 @@ fn check(
 impl DynamoStore {
     /// Runs one transaction; retries with jittered backoff while it is cancelled only by
     /// conflicting transactions, a bounded number of times.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        w: Write<'_>,
+        label: &str,
+    ) -> Result<TxOutcome, StoreError> {
         for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
             let result = self
                 .client()
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(client_token(w.request_id, label, attempt))
                 .send()
                 .await;
             match result {
@@ -317,6 +339,7 @@ impl DynamoStore {
         hold_condition: &str,
         hold_values: Vec<(&str, AttributeValue)>,
         session_set: &str,
+        w: Write<'_>,
     ) -> Result<Transition, StoreError> {
         let mut amount = match amount_hint {
             Some(m) => m,
@@ -336,7 +359,8 @@ impl DynamoStore {
                 session_set,
                 "attribute_exists(pk)",
             );
-            match self.transact(items).await? {
+            let label = format!("{payment_id}/{hold_condition}/{amount}");
+            match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => return Ok(Transition::Done(None)),
                 TxOutcome::Conflict => return Ok(Transition::Conflict),
                 TxOutcome::Cancelled(reasons) => match old_item::<Hold>(&reasons, 0, "hold") {
@@ -424,7 +448,11 @@ impl LedgerStore for DynamoStore {
             });
             checks.push("policy");
         }
-        let reasons = match self.transact(tx).await? {
+        let w = Write {
+            request_id: &req.request_id,
+            now: req.now,
+        };
+        let reasons = match self.transact(tx, w, &hold.payment_id).await? {
             TxOutcome::Committed => return Ok(ReserveResult::Held),
             TxOutcome::Conflict => return Ok(ReserveResult::Conflict),
             TxOutcome::Cancelled(reasons) => reasons,
@@ -473,8 +501,9 @@ impl LedgerStore for DynamoStore {
         payment_id: &str,
         signed: &SignedRecord,
         hold_expires_at: u64,
-        now: u64,
+        w: Write<'_>,
     ) -> Result<Transition, StoreError> {
+        let now = w.now;
         // The signed authorization may not outlive the approved window (latestValidBefore).
         let mut condition =
             "#st = :pending AND payTo = :to AND amountAtomic = :value AND network = :network AND latestValidBefore >= :vb"
@@ -494,13 +523,16 @@ impl LedgerStore for DynamoStore {
             condition.push_str(" AND asset = :asset");
             vals.push((":asset", s(asset)));
         }
+        // The SDK's re-send of this very request meets its own write: apply the same values again.
+        let condition = format!("({condition}) OR (#st = :sent AND lastRequestId = :rid)");
+        vals.push((":rid", s(w.request_id)));
         let result = self
             .client()
             .update_item()
             .table_name(&self.tables().ledger)
             .set_key(Some(hold_key(session_id, payment_id)))
             .update_expression(
-                "SET #st = :sent, signed = :signed, sentAt = :now, holdExpiresAt = :exp",
+                "SET #st = :sent, signed = :signed, sentAt = :now, holdExpiresAt = :exp, lastRequestId = :rid",
             )
             .condition_expression(condition)
             .set_expression_attribute_names(names(&[("#st", "state")]))
@@ -519,8 +551,9 @@ impl LedgerStore for DynamoStore {
         amount_micros: Option<u64>,
         settlement: &SettlementRecord,
         from: HoldState,
-        now: u64,
+        w: Write<'_>,
     ) -> Result<Transition, StoreError> {
+        let now = w.now;
         let set = match from {
             HoldState::Pending => "SET #st = :posted, settlement = :settlement, postedAt = :now, markSentMissing = :missing REMOVE #shard",
             _ => "SET #st = :posted, settlement = :settlement, postedAt = :now REMOVE #shard",
@@ -543,6 +576,7 @@ impl LedgerStore for DynamoStore {
             "#st = :from AND network = :network",
             hold_values,
             "SET reservedMicros = reservedMicros - :m, settledMicros = settledMicros + :m",
+            w,
         )
         .await
     }
@@ -551,8 +585,9 @@ impl LedgerStore for DynamoStore {
         &self,
         hold: &Hold,
         settlement: &SettlementRecord,
-        now: u64,
+        w: Write<'_>,
     ) -> Result<Transition, StoreError> {
+        let now = w.now;
         let hold_values = || {
             vec![
                 (":posted", s("POSTED")),
@@ -590,7 +625,8 @@ impl LedgerStore for DynamoStore {
                     values(vec![(":m", n(m)), (":a", n(a)), (":rest", n(m - a))]),
                 );
             }
-            match self.transact(items).await? {
+            let label = format!("{}/late/{available_seen:?}", hold.payment_id);
+            match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => {
                     let mut posted = hold.clone();
                     posted.state = HoldState::Posted;
@@ -625,7 +661,7 @@ impl LedgerStore for DynamoStore {
         payment_id: &str,
         error: &str,
         network: &str,
-        _now: u64,
+        w: Write<'_>,
     ) -> Result<Transition, StoreError> {
         let error: String = error.chars().take(256).collect();
         let result = self
@@ -633,8 +669,9 @@ impl LedgerStore for DynamoStore {
             .update_item()
             .table_name(&self.tables().ledger)
             .set_key(Some(hold_key(session_id, payment_id)))
-            .update_expression("SET settlementFailures = if_not_exists(settlementFailures, :zero) + :one, lastSettlementError = :e")
-            .condition_expression("#st IN (:pending, :sent) AND network = :network")
+            .update_expression("SET settlementFailures = if_not_exists(settlementFailures, :zero) + :one, lastSettlementError = :e, lastRequestId = :rid")
+            // Counted once per request: the SDK's re-send of this report meets its own count.
+            .condition_expression("#st IN (:pending, :sent) AND network = :network AND (attribute_not_exists(lastRequestId) OR lastRequestId <> :rid)")
             .set_expression_attribute_names(names(&[("#st", "state")]))
             .set_expression_attribute_values(values(vec![
                 (":zero", n(0)),
@@ -643,12 +680,18 @@ impl LedgerStore for DynamoStore {
                 (":pending", s("PENDING")),
                 (":sent", s("SENT")),
                 (":network", s(network)),
+                (":rid", s(w.request_id)),
             ]))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        update_transition(result.map(|o| o.attributes))
+        Ok(match update_transition(result.map(|o| o.attributes))? {
+            Transition::NotApplied(Some(found)) if written_by(&found, w) => {
+                Transition::Done(Some(Box::new(found)))
+            }
+            other => other,
+        })
     }
 
     async fn release(
@@ -657,8 +700,9 @@ impl LedgerStore for DynamoStore {
         payment_id: &str,
         amount_micros: Option<u64>,
         reason: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> Result<Transition, StoreError> {
+        let now = w.now;
         self.move_amount(
             session_id,
             payment_id,
@@ -672,6 +716,7 @@ impl LedgerStore for DynamoStore {
                 (":now", n(now)),
             ],
             "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
+            w,
         )
         .await
     }
@@ -702,7 +747,8 @@ impl LedgerStore for DynamoStore {
         Ok(due)
     }
 
-    async fn expire_hold(&self, hold: &Hold, now: u64) -> Result<Transition, StoreError> {
+    async fn expire_hold(&self, hold: &Hold, w: Write<'_>) -> Result<Transition, StoreError> {
+        let now = w.now;
         let items = self.hold_and_session(
             &hold.payment_session_id,
             &hold.payment_id,
@@ -718,7 +764,8 @@ impl LedgerStore for DynamoStore {
             "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
             "attribute_exists(pk)",
         );
-        match self.transact(items).await? {
+        let label = format!("{}/expire", hold.payment_id);
+        match self.transact(items, w, &label).await? {
             TxOutcome::Committed => {
                 let mut voided = hold.clone();
                 voided.state = HoldState::Voided;
@@ -787,8 +834,14 @@ impl LedgerStore for DynamoStore {
         self.get_hold(session_id, payment_id).await
     }
 
-    async fn open_session(&self, session: &SessionRecord) -> Result<OpenResult, StoreError> {
-        let item = items::to_item(session, session_key(&session.payment_session_id))?;
+    async fn open_session(
+        &self,
+        session: &SessionRecord,
+        w: Write<'_>,
+    ) -> Result<OpenResult, StoreError> {
+        let mut session = session.clone();
+        session.open_request_id = Some(w.request_id.to_string());
+        let item = items::to_item(&session, session_key(&session.payment_session_id))?;
         let result = self
             .client()
             .put_item()
@@ -799,7 +852,7 @@ impl LedgerStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(OpenResult::Created(session.clone())),
+            Ok(_) => Ok(OpenResult::Created(session)),
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
@@ -817,6 +870,10 @@ impl LedgerStore for DynamoStore {
                         ))
                     }
                 };
+                // This request's own put, whose answer was lost.
+                if existing.open_request_id.as_deref() == Some(w.request_id) {
+                    return Ok(OpenResult::Created(existing));
+                }
                 // Same terms: the opening amounts, not what was spent since.
                 let same = existing.user_id == session.user_id
                     && existing.limit_micros == session.limit_micros
@@ -835,15 +892,22 @@ impl LedgerStore for DynamoStore {
         &self,
         session_id: &str,
         reason: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        let now = w.now;
         let result = self
             .client()
             .update_item()
             .table_name(&self.tables().ledger)
             .set_key(Some(session_key(session_id)))
-            .update_expression("SET #status = :closed, closedReason = :reason, closedAt = :now")
-            .condition_expression("attribute_exists(pk) AND #status = :open")
+            .update_expression(
+                "SET #status = :closed, closedReason = :reason, closedAt = :now, closeRequestId = :rid",
+            )
+            // The SDK's re-send of this very request meets its own write: apply it again.
+            .condition_expression(
+                "attribute_exists(pk) AND (#status = :open OR closeRequestId = :rid)",
+            )
+            .expression_attribute_values(":rid", s(w.request_id))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":closed", s("CLOSED"))

@@ -142,6 +142,7 @@ pub fn new_session(
         overdraft_micros: 0,
         expires_at,
         status: status.unwrap_or(SessionStatus::Open),
+        open_request_id: None,
     }
 }
 

@@ -10,9 +10,12 @@ import os
 import secrets
 import socket
 import string
+import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from pathlib import Path
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -21,6 +24,7 @@ from botocore.config import Config as BotocoreConfig
 from botocore.stub import Stubber
 from strands import Agent
 from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
+from strands.types.tools import ToolResult, ToolUse
 
 from predebit_agentcore import PredebitConfig, PredebitPaymentsPlugin
 
@@ -28,7 +32,10 @@ MANAGER_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 PAYER = "0x857b06519E91e3A54538791bDbb0E22373e36b66"
-SIGNATURE = "0x" + "2d6a7588d6acca505cbf0d9a4a227e0c52c6c34008c8e8986a1283259764173608a2ce6496642e377d6da8dbbf5836e9bd15092f9ecab05ded3d6293af148b571c"
+SIGNATURE = (
+    "0x2d6a7588d6acca505cbf0d9a4a227e0c52c6c34008c8e8986a1283259764173608"
+    "a2ce6496642e377d6da8dbbf5836e9bd15092f9ecab05ded3d6293af148b571c"
+)
 ALNUM = string.ascii_lowercase + string.digits
 
 
@@ -50,12 +57,12 @@ def lambda_client(url: str):
     )
 
 
-def invoke_ledger(client, event: Dict[str, Any]) -> Dict[str, Any]:
+def invoke_ledger(client, event: dict[str, Any]) -> dict[str, Any]:
     response = client.invoke(FunctionName="ledger", Payload=json.dumps({"version": "1", **event}).encode())
     return json.loads(response["Payload"].read())
 
 
-def requirement_v1(amount: str = "1000000", pay_to: str = PAY_TO) -> Dict[str, Any]:
+def requirement_v1(amount: str = "1000000", pay_to: str = PAY_TO) -> dict[str, Any]:
     return {
         "scheme": "exact",
         "network": "base",
@@ -70,7 +77,7 @@ def requirement_v1(amount: str = "1000000", pay_to: str = PAY_TO) -> Dict[str, A
     }
 
 
-def result_402(requirement: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def result_402(requirement: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
     """An http_request tool result for a v1 402, in the plugin's PAYMENT_REQUIRED: format."""
     payload = {
         "statusCode": 402,
@@ -80,8 +87,8 @@ def result_402(requirement: Dict[str, Any], headers: Optional[Dict[str, str]] = 
     return {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(payload)}"}]}
 
 
-def settlement_header(success: bool = True, amount: str = "1000000") -> str:
-    body: Dict[str, Any] = {"success": success, "network": "base", "payer": PAYER}
+def settlement_header(success: bool = True, amount: str = "1000000", network: str = "base") -> str:
+    body: dict[str, Any] = {"success": success, "network": network, "payer": PAYER}
     if success:
         body["transaction"] = "0x" + secrets.token_hex(32)
         body["amount"] = amount
@@ -91,13 +98,13 @@ def settlement_header(success: bool = True, amount: str = "1000000") -> str:
     return base64.b64encode(json.dumps(body).encode()).decode()
 
 
-def result_paid(settlement: str) -> Dict[str, Any]:
+def result_paid(settlement: str) -> dict[str, Any]:
     """The paid retry's http_request result: 200 with the settlement header."""
     payload = {"statusCode": 200, "headers": {"PAYMENT-RESPONSE": settlement}, "body": {"forecast": "sunny"}}
     return {"status": "success", "content": [{"text": json.dumps(payload)}]}
 
 
-def eip3009_payload(to: str = PAY_TO, value: str = "1000000", valid_for: int = 60) -> Dict[str, Any]:
+def eip3009_payload(to: str = PAY_TO, value: str = "1000000", valid_for: int = 60) -> dict[str, Any]:
     now = int(time.time())
     return {
         "signature": SIGNATURE,
@@ -122,6 +129,7 @@ class Harness:
     ledger_client: Any
     session_id: str
     instrument_id: str
+    hold_tokens: dict[str, str]  # paymentId -> the holdToken reserve returned to the plugin
 
     def stub_instrument(self) -> None:
         self.stubber.add_response(
@@ -144,7 +152,7 @@ class Harness:
         )
 
     def stub_signature(
-        self, requirement: Dict[str, Any], payment_id: str, payload: Dict[str, Any], version: str = "1"
+        self, requirement: dict[str, Any], payment_id: str, payload: dict[str, Any], version: str = "1"
     ) -> None:
         self.stubber.add_response(
             "process_payment",
@@ -170,26 +178,41 @@ class Harness:
             },
         )
 
-    def after_tool_call(self, tool_use: Dict[str, Any], state: Dict[str, Any], result: Dict[str, Any]):
+    def after_tool_call(
+        self, tool_use: dict[str, Any], state: dict[str, Any], result: dict[str, Any]
+    ) -> AfterToolCallEvent:
+        # Plain dicts stand in for strands' ToolUse / ToolResult TypedDicts, as the agent loop's are.
         event = AfterToolCallEvent(
-            agent=self.agent, selected_tool=None, tool_use=tool_use, invocation_state=state, result=result
+            agent=self.agent,
+            selected_tool=None,
+            tool_use=cast(ToolUse, tool_use),
+            invocation_state=state,
+            result=cast(ToolResult, result),
         )
         event, _ = self.agent.hooks.invoke_callbacks(event)
         return event
 
-    def before_tool_call(self, tool_use: Dict[str, Any], state: Dict[str, Any]) -> List[Any]:
-        event = BeforeToolCallEvent(agent=self.agent, selected_tool=None, tool_use=tool_use, invocation_state=state)
+    def before_tool_call(self, tool_use: dict[str, Any], state: dict[str, Any]) -> list[Any]:
+        event = BeforeToolCallEvent(
+            agent=self.agent, selected_tool=None, tool_use=cast(ToolUse, tool_use), invocation_state=state
+        )
         _, interrupts = self.agent.hooks.invoke_callbacks(event)
         return interrupts
 
-    def hold(self, payment_id: str) -> Dict[str, Any]:
+    def hold(self, payment_id: str) -> dict[str, Any]:
         response = invoke_ledger(
-            self.ledger_client, {"op": "getHold", "paymentSessionId": self.session_id, "paymentId": payment_id}
+            self.ledger_client,
+            {
+                "op": "getHold",
+                "paymentSessionId": self.session_id,
+                "paymentId": payment_id,
+                "holdToken": self.hold_tokens[payment_id],
+            },
         )
         assert response["ok"], response
         return response["hold"]
 
-    def session(self) -> Dict[str, Any]:
+    def session(self) -> dict[str, Any]:
         response = invoke_ledger(self.ledger_client, {"op": "getSession", "paymentSessionId": self.session_id})
         assert response["ok"], response
         return response["session"]
@@ -214,27 +237,30 @@ class SwitchableLedger:
         self.real = real
         self.dead = lambda_client(dead_endpoint())
         self.unreachable: set = set()
-        self.fail_next: Optional[int] = None
-        self.calls: List[str] = []
+        self.fail_next: int | None = None
+        self.calls: list[str] = []
+        self.events: list[dict[str, Any]] = []
 
     def invoke(self, **kwargs: Any) -> Any:
-        op = json.loads(kwargs["Payload"]).get("op", "verify")
+        event = json.loads(kwargs["Payload"])
+        op = event.get("op", "verify")
         self.calls.append(op)
-        if op in self.unreachable:
-            if self.fail_next is None or self.fail_next > 0:
-                if self.fail_next is not None:
-                    self.fail_next -= 1
-                return self.dead.invoke(**kwargs)
+        self.events.append(event)
+        if op in self.unreachable and (self.fail_next is None or self.fail_next > 0):
+            if self.fail_next is not None:
+                self.fail_next -= 1
+            return self.dead.invoke(**kwargs)
         return self.real.invoke(**kwargs)
 
 
 def make_harness(
     url: str,
     open_session: bool = True,
-    verify_url: Optional[str] = None,
+    verify_url: str | None = None,
     predebit_client: Any = None,
     ledger_attempts: int = 2,
-    sleep: Optional[Callable[[float], None]] = None,
+    sleep: Callable[[float], None] | None = None,
+    agent_id: str = "agent-research",
 ) -> Harness:
     client = lambda_client(url)
     session_id = "payment-session-" + "".join(secrets.choice(ALNUM) for _ in range(15))
@@ -242,7 +268,13 @@ def make_harness(
     if open_session:
         opened = invoke_ledger(
             client,
-            {"op": "openSession", "paymentSessionId": session_id, "userId": "user-alice", "limit": "25.00", "expiryMinutes": 60},
+            {
+                "op": "openSession",
+                "paymentSessionId": session_id,
+                "userId": "user-alice",
+                "limit": "25.00",
+                "expiryMinutes": 60,
+            },
         )
         assert opened["ok"], opened
     plugin = PredebitPaymentsPlugin(
@@ -255,24 +287,34 @@ def make_harness(
             post_payment_retry_delay_seconds=0,
         ),
         PredebitConfig(
-            agent_id="agent-research",
+            agent_id=agent_id,
             verify_function="verify",
             ledger_function="ledger",
             lambda_client=predebit_client or (lambda_client(verify_url) if verify_url else client),
             backoff_base_seconds=0.01,
             ledger_attempts=ledger_attempts,
-            **({"sleep": sleep} if sleep is not None else {}),
+            sleep=sleep or time.sleep,
         ),
     )
+    hold_tokens: dict[str, str] = {}
+    real_ledger = plugin.predebit.ledger
+
+    def ledger(event: dict[str, Any], attempts: int | None = None) -> dict[str, Any]:
+        body = real_ledger(event, attempts)
+        if event.get("op") == "reserve" and isinstance(body.get("holdToken"), str):
+            hold_tokens[event["paymentId"]] = body["holdToken"]
+        return body
+
+    plugin.predebit.ledger = ledger  # type: ignore[method-assign]
     agent = Agent(tools=[], plugins=[plugin], callback_handler=None)
     assert plugin.payment_manager is not None
     stubber = Stubber(plugin.payment_manager._payment_client)
     stubber.activate()
-    return Harness(agent, plugin, stubber, client, session_id, instrument_id)
+    return Harness(agent, plugin, stubber, client, session_id, instrument_id, hold_tokens)
 
 
 @pytest.fixture
-def harness() -> Harness:
+def harness() -> Iterator[Harness]:
     h = make_harness(endpoint())
     yield h
     h.stubber.deactivate()
@@ -281,3 +323,33 @@ def harness() -> Harness:
 @pytest.fixture
 def ledger_url() -> str:
     return endpoint()
+
+
+PREDEBIT_CLI = Path(__file__).resolve().parents[3] / "target" / "debug" / "predebit"
+
+
+def predebit_cli(*args: str, stdin: str | None = None) -> str:
+    """The operator CLI on the tables scripts/plugin_test.sh created (its environment is inherited)."""
+    done = subprocess.run(
+        [str(PREDEBIT_CLI), *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def without_host_rules() -> Iterator[None]:
+    """The global policy without its host deny-list, restored afterwards.
+
+    Host rules judge the URL the tool requested, and an MCP Gateway call names none, so under the
+    demo seed's global `blockedHosts` every MCP payment is declined (fail closed). The MCP flow
+    tests pay under a global policy without host rules.
+    """
+    original = json.loads(predebit_cli("--json", "policy", "get", "--scope", "global"))["document"]
+    relaxed = {k: v for k, v in original.items() if k not in ("blockedHosts", "allowedHosts")}
+    assert relaxed != original, "the demo seed's global policy has host rules"
+    predebit_cli("policy", "put", "--scope", "global", "-", stdin=json.dumps(relaxed))
+    try:
+        yield
+    finally:
+        predebit_cli("policy", "put", "--scope", "global", "-", stdin=json.dumps(original))

@@ -8,7 +8,9 @@ REQ = {"scheme": "exact", "network": "base", "maxAmountRequired": "1000000", "pa
 
 def test_payment_id_follows_the_documented_byte_layout():
     # GIVEN the layout in payment_id.py written out by hand WHEN computed THEN both agree
-    digest = hashlib.sha256(b'{"maxAmountRequired":"1000000","network":"base","payTo":"0xabc","scheme":"exact"}').hexdigest()
+    digest = hashlib.sha256(
+        b'{"maxAmountRequired":"1000000","network":"base","payTo":"0xabc","scheme":"exact"}'
+    ).hexdigest()
     assert requirement_digest(REQ) == digest
     h = hashlib.sha256(b"predebit/paymentId/v1")
     for field in ("ps-1", "tu-1", digest, "1"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from typing import Any, Dict
+from typing import Any
 
 from botocore.stub import Stubber
 
@@ -27,11 +27,15 @@ from .conftest import (
 TOOL_USE_ID = "tooluse-forecast-1"
 
 
-def tool_use(name: str = "http_request") -> Dict[str, Any]:
-    return {"toolUseId": TOOL_USE_ID, "name": name, "input": {"url": "https://api.weather.example/v1/forecast", "method": "GET"}}
+def tool_use(name: str = "http_request") -> dict[str, Any]:
+    return {
+        "toolUseId": TOOL_USE_ID,
+        "name": name,
+        "input": {"url": "https://api.weather.example/v1/forecast", "method": "GET"},
+    }
 
 
-def assert_declined(h: Harness, state: Dict[str, Any], event: Any, code: str) -> Dict[str, Any]:
+def assert_declined(h: Harness, state: dict[str, Any], event: Any, code: str) -> dict[str, Any]:
     failure = state[f"payment_failure_{TOOL_USE_ID}"]
     assert failure["exceptionType"] == "PredebitDeclined"
     assert failure["reasonCode"] == code
@@ -71,7 +75,7 @@ def test_blocked_merchant_is_declined_before_signing(harness: Harness):
     # GIVEN a 402 paying an address the global policy blocks
     req = requirement_v1(pay_to="0x000000000000000000000000000000000000dEaD")
     harness.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     # WHEN the 402 is handled
     event = harness.after_tool_call(tool_use(), state, result_402(req))
     # THEN a structured decline is stored and nothing was signed or held
@@ -83,7 +87,7 @@ def test_blocked_merchant_is_declined_before_signing(harness: Harness):
 def test_amount_over_the_per_payment_limit_is_declined(harness: Harness):
     # GIVEN 5.000001 USDC against alice's 5.00 cap
     harness.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     event = harness.after_tool_call(tool_use(), state, result_402(requirement_v1(amount="5000001")))
     # THEN AMOUNT_OVER_PAYMENT_LIMIT
     assert_declined(harness, state, event, "AMOUNT_OVER_PAYMENT_LIMIT")
@@ -92,7 +96,7 @@ def test_amount_over_the_per_payment_limit_is_declined(harness: Harness):
 def test_tool_not_allowed_for_the_agent_is_declined(harness: Harness):
     # GIVEN a tool the agent may not pay from
     harness.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     use = tool_use("buy_anything")
     use["toolUseId"] = TOOL_USE_ID
     event = harness.after_tool_call(use, state, result_402(requirement_v1()))
@@ -103,7 +107,7 @@ def test_session_unknown_to_predebit_is_declined(ledger_url: str):
     # GIVEN an AgentCore session predebit never opened
     h = make_harness(ledger_url, open_session=False)
     h.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     event = h.after_tool_call(tool_use(), state, result_402(requirement_v1()))
     assert_declined(h, state, event, "SESSION_UNKNOWN")
 
@@ -115,13 +119,15 @@ def test_reserve_refusal_after_a_yes_is_declined_with_the_ledger_code(harness: H
 
     def verify_then_close(event):
         decision = real_verify(event)
-        closed = invoke_ledger(harness.ledger_client, {"op": "closeSession", "paymentSessionId": harness.session_id, "reason": "test"})
+        closed = invoke_ledger(
+            harness.ledger_client, {"op": "closeSession", "paymentSessionId": harness.session_id, "reason": "test"}
+        )
         assert closed["ok"], closed
         return decision
 
     client.verify = verify_then_close  # type: ignore[method-assign]
     harness.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     event = harness.after_tool_call(tool_use(), state, result_402(requirement_v1()))
     # THEN the reserve's SESSION_CLOSED is the decline, and nothing was signed
     assert_declined(harness, state, event, "SESSION_CLOSED")
@@ -130,7 +136,7 @@ def test_reserve_refusal_after_a_yes_is_declined_with_the_ledger_code(harness: H
 def test_decline_reaches_the_agent_as_an_interrupt_on_its_next_tool_call(harness: Harness):
     # GIVEN a declined payment stored by the after-tool hook
     harness.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     harness.after_tool_call(tool_use(), state, result_402(requirement_v1(amount="5000001")))
     # WHEN the agent calls its next tool
     interrupts = harness.before_tool_call(tool_use(), state)
@@ -149,7 +155,7 @@ def test_unreachable_verifier_fails_closed(ledger_url: str):
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     h = make_harness(ledger_url, verify_url=dead)
     h.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     event = h.after_tool_call(tool_use(), state, result_402(requirement_v1()))
     # THEN VERIFIER_UNAVAILABLE and nothing signed or held
     assert_declined(h, state, event, "VERIFIER_UNAVAILABLE")
@@ -165,7 +171,9 @@ def test_failed_settlement_after_sending_leaves_the_hold_sent(harness: Harness):
     use, state = tool_use(), {}
     assert harness.after_tool_call(use, state, result_402(req)).retry is True
     # WHEN the merchant answers 402 with a failed PAYMENT-RESPONSE
-    event = harness.after_tool_call(use, state, result_402(req, headers={"PAYMENT-RESPONSE": settlement_header(success=False)}))
+    event = harness.after_tool_call(
+        use, state, result_402(req, headers={"PAYMENT-RESPONSE": settlement_header(success=False)})
+    )
     # THEN the failure is recorded, the hold stays SENT (in doubt), and the SDK reports the rejection
     hold = harness.hold(pid)
     assert hold["state"] == "SENT"
@@ -182,7 +190,9 @@ def test_signing_failure_releases_its_hold_and_a_second_attempt_pays(harness: Ha
     second = payment_id(harness.session_id, TOOL_USE_ID, req, 2)
     assert first != second
     harness.stub_instrument()
-    harness.stubber.add_client_error("process_payment", service_error_code="InternalServerException", http_status_code=500)
+    harness.stubber.add_client_error(
+        "process_payment", service_error_code="InternalServerException", http_status_code=500
+    )
     use, state = tool_use(), {}
     event = harness.after_tool_call(use, state, result_402(req))
     assert event.retry is False
@@ -207,7 +217,7 @@ def test_signed_payload_that_differs_from_the_approval_is_not_sent(harness: Harn
     pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
     harness.stub_instrument()
     harness.stub_signature(req, pid, eip3009_payload(value="2000000"))
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     event = harness.after_tool_call(tool_use(), state, result_402(req))
     # THEN SIGNED_PAYLOAD_MISMATCH, no header on the retry, and the hold released
     assert_declined(harness, state, event, "SIGNED_PAYLOAD_MISMATCH")
@@ -217,14 +227,20 @@ def test_signed_payload_that_differs_from_the_approval_is_not_sent(harness: Harn
 
 def test_mpp_challenge_is_declined_without_signing(harness: Harness):
     # GIVEN a 402 that offers only an MPP charge challenge
-    request = base64.urlsafe_b64encode(
-        json.dumps({"amount": "1000000", "currency": "USDC", "recipient": PAY_TO, "methodDetails": {"chainId": 8453}}).encode()
-    ).decode().rstrip("=")
+    request = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"amount": "1000000", "currency": "USDC", "recipient": PAY_TO, "methodDetails": {"chainId": 8453}}
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
     challenge = f'Payment id="ch-1", realm="api.weather.example", method="evm", intent="charge", request="{request}"'
     payload = {"statusCode": 402, "headers": {"WWW-Authenticate": challenge}, "body": {}}
     result = {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(payload)}"}]}
     harness.stub_instrument()
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     event = harness.after_tool_call(tool_use(), state, result)
     # THEN PAYMENT_TYPE_NOT_SUPPORTED and ProcessPayment never called
     assert_declined(harness, state, event, "PAYMENT_TYPE_NOT_SUPPORTED")
@@ -243,7 +259,7 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
     # GIVEN a v2 402 (PAYMENT-REQUIRED header) for 1.00 USDC on Base Sepolia, paid through Permit2
     import time
 
-    from predebit_agentcore.signed import X402_PERMIT2_PROXY
+    from predebit_agentcore.signed import X402_EXACT_PERMIT2_PROXY
 
     usdc_sepolia = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
     req = {
@@ -266,7 +282,7 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
         "permit2Authorization": {
             "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66",
             "permitted": {"token": usdc_sepolia, "amount": "1000000"},
-            "spender": X402_PERMIT2_PROXY,
+            "spender": X402_EXACT_PERMIT2_PROXY,
             "nonce": "1234",
             "deadline": str(now + 50),
             "witness": {"to": PAY_TO, "validAfter": str(now - 10), "extra": {}},
@@ -274,15 +290,20 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
     }
     harness.stub_instrument()
     harness.stub_signature(req, pid, signed, version="2")
-    seen = []
+    seen: list[dict[str, Any]] = []
     real_verify = harness.plugin.predebit.verify
-    harness.plugin.predebit.verify = lambda event: seen.append(event) or real_verify(event)  # type: ignore[method-assign]
+
+    def verify(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event)
+        return real_verify(event)
+
+    harness.plugin.predebit.verify = verify  # type: ignore[method-assign]
     use, state = tool_use(), {}
     # WHEN the 402 is handled and the paid retry settles
     assert harness.after_tool_call(use, state, result).retry is True
     assert "PAYMENT-SIGNATURE" in use["input"]["headers"]
     assert seen[0]["resource"] == "https://api.weather.example/v2/forecast"
     assert harness.hold(pid)["state"] == "SENT"
-    harness.after_tool_call(use, state, result_paid(settlement_header()))
+    harness.after_tool_call(use, state, result_paid(settlement_header(network="eip155:84532")))
     # THEN the hold is POSTED
     assert harness.hold(pid)["state"] == "POSTED"

@@ -253,6 +253,7 @@ mod tests {
             overdraft_micros: 0,
             expires_at: NOW + 3600,
             status: SessionStatus::Open,
+            open_request_id: None,
         });
         s
     }

@@ -33,9 +33,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             "holdToken",
         ])?;
         let amount_hint = amount_hint(f)?;
-        let session_id = f.id("paymentSessionId")?;
-        let payment_id = f.payment_id()?;
-        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let (session_id, payment_id) = f.hold_target(keys)?;
         let settlement = settlement(f)?;
         if !settlement.success {
             return self
@@ -56,7 +54,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 amount_hint,
                 &record,
                 HoldState::Sent,
-                now,
+                f.write(now),
             )
             .await
             .map_err(|e| unavailable(f.op, &e))?;
@@ -110,7 +108,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                     amount_hint,
                     record,
                     HoldState::Pending,
-                    now,
+                    f.write(now),
                 )
                 .await
                 .map_err(|e| unavailable(f.op, &e))?
@@ -127,7 +125,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 // A settlement after a void is still recorded: no settlement is lost.
                 match self
                     .store
-                    .post_late(&hold, record, now)
+                    .post_late(&hold, record, f.write(now))
                     .await
                     .map_err(|e| unavailable(f.op, &e))?
                 {
@@ -168,7 +166,13 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .unwrap_or_else(|| "unspecified".into());
         let outcome = self
             .store
-            .record_failed_settlement(session_id, payment_id, &error, &settlement.network, now)
+            .record_failed_settlement(
+                session_id,
+                payment_id,
+                &error,
+                &settlement.network,
+                f.write(now),
+            )
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         match outcome {

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::refusals::token_refusal;
 use super::responses::{invalid, refused};
-use super::Op;
+use super::{Op, Write};
 use crate::address::normalize_address;
 use crate::hold::SignedRecord;
 use crate::hold_token::{self, HoldClaims};
@@ -15,10 +15,12 @@ use crate::x402::parse_atomic_amount;
 
 pub(super) struct Fields<'a> {
     pub(super) op: Op,
+    /// The request the event came in (its writes carry it).
+    pub(super) request_id: &'a str,
     pub(super) obj: &'a Map<String, Value>,
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
     pub(super) fn string(&self, field: &str) -> Result<String, Value> {
         match self.obj.get(field) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -50,6 +52,15 @@ impl Fields<'_> {
             ));
         }
         Ok(v)
+    }
+
+    /// The hold an op after reserve names (`paymentSessionId`, `paymentId`), once the event's
+    /// hold token proves the caller holds it.
+    pub(super) fn hold_target(&self, keys: &KeyRing) -> Result<(String, String), Value> {
+        let session_id = self.id("paymentSessionId")?;
+        let payment_id = self.payment_id()?;
+        self.hold_token(keys, &session_id, Some(&payment_id))?;
+        Ok((session_id, payment_id))
     }
 
     /// The hold token reserve returned, checked: its MAC, and that it names this session and
@@ -89,6 +100,14 @@ impl Fields<'_> {
             ));
         }
         Ok(claims)
+    }
+
+    /// This request's write at `now`.
+    pub(super) fn write(&self, now: u64) -> Write<'a> {
+        Write {
+            request_id: self.request_id,
+            now,
+        }
     }
 
     pub(super) fn only(&self, allowed: &[&str]) -> Result<(), Value> {

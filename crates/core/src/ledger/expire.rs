@@ -18,7 +18,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             .map_err(|e| unavailable(f.op, &e))?;
         let (mut pending, mut sent, mut skipped, mut failed) = (0u64, 0u64, 0u64, 0u64);
         for hold in &due {
-            match self.store.expire_hold(hold, now).await {
+            match self.store.expire_hold(hold, f.write(now)).await {
                 Ok(Transition::Done(..)) if hold.state == HoldState::Pending => pending += 1,
                 Ok(Transition::Done(..)) => sent += 1,
                 Ok(Transition::NotApplied(_)) => skipped += 1,

@@ -19,14 +19,12 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         now: u64,
     ) -> Result<Value, Value> {
         f.only(&["paymentSessionId", "paymentId", "signed", "holdToken"])?;
-        let session_id = f.id("paymentSessionId")?;
-        let payment_id = f.payment_id()?;
-        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let (session_id, payment_id) = f.hold_target(keys)?;
         let signed = parse_signed(f)?;
         let expires_at = sent_expires_at(signed.valid_before);
         let outcome = self
             .store
-            .mark_sent(&session_id, &payment_id, &signed, expires_at, now)
+            .mark_sent(&session_id, &payment_id, &signed, expires_at, f.write(now))
             .await
             .map_err(|e| unavailable(f.op, &e))?;
         match outcome {

@@ -28,7 +28,7 @@ use crate::keys::KeyRing;
 use crate::reason::ReasonCode;
 use crate::verify::EVENT_VERSION;
 
-pub use port::{LedgerStore, OpenResult, ReserveRequest, ReserveResult, Transition};
+pub use port::{LedgerStore, OpenResult, ReserveRequest, ReserveResult, Transition, Write};
 pub use refusals::{agent_refusal, consent_refusal, session_refusal};
 pub use reserve::new_hold;
 pub use responses::{hold_view, session_view};
@@ -196,8 +196,9 @@ impl<S: LedgerStore + Sync> Ledger<S> {
     }
 
     /// Handles one event. Never fails: malformed input is a refusal naming the field; a store
-    /// failure is `STORE_UNAVAILABLE` with nothing half-written (every change is one request).
-    pub async fn handle(&self, event: &Value, keys: &KeyRing, now: u64) -> Value {
+    /// failure is `STORE_UNAVAILABLE` with nothing half-written (every change is one request),
+    /// and the same event sent again under the same `request_id` is recognised by the store.
+    pub async fn handle(&self, event: &Value, keys: &KeyRing, now: u64, request_id: &str) -> Value {
         let Some(obj) = event.as_object() else {
             return invalid(None, "event", "must be a JSON object");
         };
@@ -215,7 +216,11 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         if !self.config.allowed.allows(op) {
             return refused(Some(op), ReasonCode::OpNotAllowed, op.as_str());
         }
-        let fields = Fields { op, obj };
+        let fields = Fields {
+            op,
+            request_id,
+            obj,
+        };
         let result = match op {
             Op::OpenSession => self.open_session(&fields, now).await,
             Op::CloseSession => self.close_session(&fields, now).await,

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::port::{
-    LedgerStore, OpenResult, ReserveRequest, ReserveResult, SessionPage, Transition,
+    LedgerStore, OpenResult, ReserveRequest, ReserveResult, SessionPage, Transition, Write,
 };
 use super::{new_hold, Ledger, LedgerConfig};
 use crate::decision::no_echo::{
@@ -52,7 +52,7 @@ impl LedgerStore for NothingStore {
         _: &str,
         _: &SignedRecord,
         _: u64,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
@@ -63,7 +63,7 @@ impl LedgerStore for NothingStore {
         _: Option<u64>,
         _: &SettlementRecord,
         _: HoldState,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
@@ -71,7 +71,7 @@ impl LedgerStore for NothingStore {
         &self,
         _: &Hold,
         _: &SettlementRecord,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
@@ -81,7 +81,7 @@ impl LedgerStore for NothingStore {
         _: &str,
         _: &str,
         _: &str,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
@@ -91,7 +91,7 @@ impl LedgerStore for NothingStore {
         _: &str,
         _: Option<u64>,
         _: &str,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
@@ -105,7 +105,7 @@ impl LedgerStore for NothingStore {
     fn expire_hold(
         &self,
         _: &Hold,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))
     }
@@ -127,6 +127,7 @@ impl LedgerStore for NothingStore {
     fn open_session(
         &self,
         session: &SessionRecord,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<OpenResult, StoreError>> + Send {
         ready(OpenResult::Created(session.clone()))
     }
@@ -134,7 +135,7 @@ impl LedgerStore for NothingStore {
         &self,
         _: &str,
         _: &str,
-        _: u64,
+        _: Write<'_>,
     ) -> impl Future<Output = Result<Option<(SessionRecord, bool)>, StoreError>> + Send {
         ready(None)
     }
@@ -232,7 +233,7 @@ fn handle(event: &Value, keys: &KeyRing) -> Value {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
     let ledger = Ledger::new(NothingStore, LedgerConfig::default());
-    let mut future = pin!(ledger.handle(event, keys, NOW + 1));
+    let mut future = pin!(ledger.handle(event, keys, NOW + 1, "req-no-echo"));
     match future
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()))

@@ -7,6 +7,17 @@ use crate::reason::ReasonCode;
 use crate::records::{PolicyVersions, SessionRecord};
 use crate::store::StoreError;
 
+/// Who asks for a write: the request (one Lambda invocation; the SDK's re-sends of it carry the
+/// same id) and its clock. The store recognises the same request, so a write applied once is
+/// never applied twice and its re-send answers as the first did.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    /// Unique per invocation (the Lambda request id).
+    pub request_id: &'a str,
+    /// Epoch seconds.
+    pub now: u64,
+}
+
 /// What `reserve` asks the store to do in one transaction.
 #[derive(Clone, Debug)]
 pub struct ReserveRequest {
@@ -22,6 +33,8 @@ pub struct ReserveRequest {
     pub agent_id: String,
     /// Epoch seconds.
     pub now: u64,
+    /// The request asking (also on the hold as `lastRequestId`).
+    pub request_id: String,
 }
 
 /// How `reserve` came out in the store.
@@ -148,7 +161,7 @@ pub trait LedgerStore {
         payment_id: &str,
         signed: &SignedRecord,
         hold_expires_at: u64,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// `from` (SENT, or PENDING when markSent never arrived: the hold is then marked
     /// `markSentMissing`) -> POSTED, only on the settlement's network: reserved to settled.
@@ -161,7 +174,7 @@ pub trait LedgerStore {
         amount_micros: Option<u64>,
         settlement: &SettlementRecord,
         from: HoldState,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// VOIDED -> POSTED (`late`): settled grows, taken from available where it can be and from
     /// overdraft for the rest.
@@ -169,7 +182,7 @@ pub trait LedgerStore {
         &self,
         hold: &Hold,
         settlement: &SettlementRecord,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// A failed settlement on a SENT (or PENDING) hold on `network`: recorded; the hold stays
     /// open.
@@ -179,7 +192,7 @@ pub trait LedgerStore {
         payment_id: &str,
         error: &str,
         network: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// PENDING -> VOIDED: reserved back to available (`amount_micros` as for [`Self::post`]).
     fn release(
@@ -188,7 +201,7 @@ pub trait LedgerStore {
         payment_id: &str,
         amount_micros: Option<u64>,
         reason: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// Open holds whose expiry has passed, from the open-holds index.
     fn due_holds(
@@ -200,7 +213,7 @@ pub trait LedgerStore {
     fn expire_hold(
         &self,
         hold: &Hold,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// The session and one page of its holds: at most `limit` (callers pass at most
     /// [`MAX_HOLDS_PER_PAGE`]), in descending paymentId order, starting below the paymentId
@@ -222,6 +235,7 @@ pub trait LedgerStore {
     fn open_session(
         &self,
         session: &SessionRecord,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<OpenResult, StoreError>> + Send;
     /// Marks an OPEN session CLOSED. `None` when it does not exist; `(session, true)` when it was
     /// already closed (left as it was: the first reason stands).
@@ -229,7 +243,7 @@ pub trait LedgerStore {
         &self,
         session_id: &str,
         reason: &str,
-        now: u64,
+        w: Write<'_>,
     ) -> impl Future<Output = Result<Option<(SessionRecord, bool)>, StoreError>> + Send;
 }
 
@@ -254,6 +268,7 @@ mod tests {
             overdraft_micros: 0,
             expires_at: 1,
             status: SessionStatus::Open,
+            open_request_id: None,
         }
     }
 
@@ -310,16 +325,16 @@ mod tests {
         }
         unused! {
             reserve(&ReserveRequest) -> ReserveResult;
-            mark_sent(&str, &str, &SignedRecord, u64, u64) -> Transition;
-            post(&str, &str, Option<u64>, &SettlementRecord, HoldState, u64) -> Transition;
-            post_late(&Hold, &SettlementRecord, u64) -> Transition;
-            record_failed_settlement(&str, &str, &str, &str, u64) -> Transition;
-            release(&str, &str, Option<u64>, &str, u64) -> Transition;
+            mark_sent(&str, &str, &SignedRecord, u64, Write<'_>) -> Transition;
+            post(&str, &str, Option<u64>, &SettlementRecord, HoldState, Write<'_>) -> Transition;
+            post_late(&Hold, &SettlementRecord, Write<'_>) -> Transition;
+            record_failed_settlement(&str, &str, &str, &str, Write<'_>) -> Transition;
+            release(&str, &str, Option<u64>, &str, Write<'_>) -> Transition;
             due_holds(u64, usize) -> Vec<Hold>;
-            expire_hold(&Hold, u64) -> Transition;
+            expire_hold(&Hold, Write<'_>) -> Transition;
             read_hold(&str, &str) -> Option<Hold>;
-            open_session(&SessionRecord) -> OpenResult;
-            close_session(&str, &str, u64) -> Option<(SessionRecord, bool)>;
+            open_session(&SessionRecord, Write<'_>) -> OpenResult;
+            close_session(&str, &str, Write<'_>) -> Option<(SessionRecord, bool)>;
         }
     }
 

@@ -44,9 +44,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
 
     pub(super) async fn get_hold(&self, f: &Fields<'_>, keys: &KeyRing) -> Result<Value, Value> {
         f.only(&["paymentSessionId", "paymentId", "holdToken"])?;
-        let session_id = f.id("paymentSessionId")?;
-        let payment_id = f.payment_id()?;
-        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let (session_id, payment_id) = f.hold_target(keys)?;
         match self
             .store
             .read_hold(&session_id, &payment_id)

@@ -83,7 +83,9 @@ pub fn consent_refusal(found: Option<&ConsentRecord>, now: u64) -> (ReasonCode, 
 
 pub(super) fn unavailable(op: Op, err: &StoreError) -> Value {
     let detail = match err {
-        StoreError::Unavailable(_) => "the store did not answer; nothing was changed, retry",
+        StoreError::Unavailable(_) => {
+            "the store did not answer: the outcome is unknown; send the same request again, it is safe to retry"
+        }
         StoreError::Malformed(_) => "a stored record is malformed",
     };
     refused(Some(op), ReasonCode::StoreUnavailable, detail)

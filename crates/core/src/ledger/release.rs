@@ -25,9 +25,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             "holdToken",
         ])?;
         let amount_hint = amount_hint(f)?;
-        let session_id = f.id("paymentSessionId")?;
-        let payment_id = f.payment_id()?;
-        f.hold_token(keys, &session_id, Some(&payment_id))?;
+        let (session_id, payment_id) = f.hold_target(keys)?;
         let reason = f.string("reason")?;
         if !RELEASE_REASONS.contains(&reason.as_str()) {
             return Err(invalid(
@@ -36,7 +34,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                 "must be SIGNING_FAILED, NOT_SENT, SIGNED_PAYLOAD_MISMATCH or CANCELLED",
             ));
         }
-        match self.store.release(&session_id, &payment_id, amount_hint, &reason, now).await.map_err(|e| unavailable(f.op, &e))? {
+        match self.store.release(&session_id, &payment_id, amount_hint, &reason, f.write(now)).await.map_err(|e| unavailable(f.op, &e))? {
             Transition::Done(hold) => Ok(done(f.op, hold, &payment_id, HoldState::Voided)),
             Transition::Conflict => Err(refused(Some(f.op), ReasonCode::StoreConflict, "")),
             Transition::NotApplied(Some(hold))

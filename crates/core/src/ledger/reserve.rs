@@ -51,6 +51,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             policy_versions: claims.policy_versions,
             agent_id: claims.agent_id.clone(),
             now,
+            request_id: f.request_id.to_string(),
         };
         match self
             .store
@@ -143,6 +144,7 @@ pub fn new_hold(
         void_reason: None,
         settlement_failures: 0,
         last_settlement_error: None,
+        last_request_id: None,
         mac_kid: String::new(),
         mac: String::new(),
     };

@@ -66,10 +66,11 @@ impl<S: LedgerStore + Sync> Ledger<S> {
             overdraft_micros: 0,
             expires_at,
             status: SessionStatus::Open,
+            open_request_id: None,
         };
         match self
             .store
-            .open_session(&session)
+            .open_session(&session, f.write(now))
             .await
             .map_err(|e| unavailable(f.op, &e))?
         {
@@ -104,7 +105,7 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         }
         match self
             .store
-            .close_session(&session_id, &reason, now)
+            .close_session(&session_id, &reason, f.write(now))
             .await
             .map_err(|e| unavailable(f.op, &e))?
         {

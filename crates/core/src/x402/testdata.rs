@@ -13,8 +13,8 @@ pub const USDC_BASE: &str = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
 pub const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 /// A payer address (EIP-55).
 pub const PAYER: &str = "0x857b06519E91e3A54538791bDbb0E22373e36b66";
-/// The canonical Permit2 proxy used as spender (EIP-55 lowercase form is valid too).
-pub const PERMIT2_PROXY: &str = "0x4020615294c913f045dc10f0a5cdebd86c280001";
+/// x402's `x402ExactPermit2Proxy`, the spender `@x402/evm` 2.27 signs (lowercase form).
+pub const PERMIT2_PROXY: &str = "0x402085c248eea27d92e8b30b2c58ed07f9e20001";
 /// USDC mint on Solana mainnet.
 pub const USDC_SOLANA: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 /// A Solana merchant address.

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotocoreConfig
 
 from .errors import PredebitUnavailable
+from .signed import DEFAULT_PERMIT2_PROXIES
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +36,24 @@ class PredebitConfig:
         ledger_attempts: tries for markSent, commit and release (exponential backoff).
         backoff_base_seconds: first backoff delay, doubled each try.
         valid_before_slack_seconds: clock slack allowed over the requirement's maxTimeoutSeconds.
+        permit2_proxies: the spenders a signed Permit2 payment may name (EVM addresses, compared
+            case-insensitively); default: x402's current x402ExactPermit2Proxy,
+            ``0x402085c248EeA27D92E8b30b2C58ed07f9E20001``. Any other spender is refused as
+            SIGNED_PAYLOAD_MISMATCH before the payment leaves the process.
     """
 
     agent_id: str
     verify_function: str = "predebit-verify"
     ledger_function: str = "predebit-ledger"
-    region: Optional[str] = None
-    endpoint_url: Optional[str] = None
+    region: str | None = None
+    endpoint_url: str | None = None
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     lambda_client: Any = None
     ledger_attempts: int = 5
     backoff_base_seconds: float = 0.2
     valid_before_slack_seconds: int = 30
+    permit2_proxies: tuple[str, ...] = DEFAULT_PERMIT2_PROXIES
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
@@ -67,7 +74,7 @@ class PredebitClient:
         )
         self.final_failures = 0  # ledger calls given up after every retry (logged, counted)
 
-    def _invoke(self, function: str, event: dict) -> dict:
+    def _invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self.lambda_client.invoke(
                 FunctionName=function,
@@ -87,7 +94,7 @@ class PredebitClient:
             raise PredebitUnavailable(f"{event.get('op', 'verify')}: response is not a JSON object")
         return body
 
-    def verify(self, event: dict) -> dict:
+    def verify(self, event: dict[str, Any]) -> dict[str, Any]:
         """One verify call (read-only, so one retry on a transport failure)."""
         try:
             return self._invoke(self.config.verify_function, event)
@@ -95,15 +102,16 @@ class PredebitClient:
             self.config.sleep(self.config.backoff_base_seconds)
             return self._invoke(self.config.verify_function, event)
 
-    def ledger(self, event: dict, attempts: Optional[int] = None) -> dict:
+    def ledger(self, event: dict[str, Any], attempts: int | None = None) -> dict[str, Any]:
         """A ledger op, retried with exponential backoff while unreachable or conflicting.
 
         Every op is idempotent by paymentId, so a retry after a lost response replays it.
-        Raises PredebitUnavailable after the last try (logged and counted).
+        Raises PredebitUnavailable after the last try (logged and counted). Events carry the
+        decisionToken or the holdToken: only an event's op and paymentId are ever logged.
         """
         attempts = attempts or self.config.ledger_attempts
         delay = self.config.backoff_base_seconds
-        last: Optional[Exception] = None
+        last: Exception | None = None
         for attempt in range(1, attempts + 1):
             try:
                 body = self._invoke(self.config.ledger_function, event)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from bedrock_agentcore.payments.manager import PaymentError
 
 # predebit reason codes raised by the plugin itself (the rest come from verify and the ledger).
@@ -27,14 +25,14 @@ class PredebitDeclined(PaymentError):
     interrupt the application handles carries the structured decline.
     """
 
-    def __init__(self, reason_code: str, message: Optional[str] = None, verification_id: Optional[str] = None):
+    def __init__(self, reason_code: str, message: str | None = None, verification_id: str | None = None):
         self.reason_code = reason_code
         self.message = message or _MESSAGES.get(reason_code, reason_code)
         self.verification_id = verification_id
         suffix = f" (verificationId {verification_id})" if verification_id else ""
         super().__init__(f"predebit declined the payment: {reason_code}: {self.message}{suffix}")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | None]:
         """The decline as the JSON fields the application reads."""
         return {
             "reasonCode": self.reason_code,

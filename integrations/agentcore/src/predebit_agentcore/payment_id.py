@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 DOMAIN_TAG = b"predebit/paymentId/v1"
 

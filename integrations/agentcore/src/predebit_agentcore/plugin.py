@@ -19,14 +19,17 @@ import json
 import logging
 import threading
 import time
+import weakref
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any
 
 from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPluginConfig
 from bedrock_agentcore.payments.integrations.handlers import get_payment_handler
 from bedrock_agentcore.payments.integrations.strands import AgentCorePaymentsPlugin
 from bedrock_agentcore.payments.manager import PaymentError, PaymentManager
+from strands import Agent
 from strands.hooks import AfterToolCallEvent
 from strands.plugins import hook
 
@@ -40,12 +43,27 @@ from .errors import (
     PredebitUnavailable,
 )
 from .payment_id import payment_id
-from .signed import SignedPayloadError, check_against_approved, decode_evm_payload
+from .signed import (
+    Approved,
+    PaymentClaims,
+    SignedPayloadError,
+    SignedTerms,
+    check_against_approved,
+    check_claims,
+    check_header_payload,
+    decode_evm_payload,
+    decode_payment_header,
+    mark_sent_terms,
+    payment_claims,
+)
 
 logger = logging.getLogger(__name__)
 
 PAYMENT_HEADER_NAMES = ("X-PAYMENT", "PAYMENT-SIGNATURE")
 SETTLEMENT_HEADER_NAMES = ("payment-response", "x-payment-response")
+# x402's MCP transport: the settlement response rides in the tool result's _meta under this key.
+MCP_PAYMENT_RESPONSE_META_KEY = "x402/payment-response"
+MCP_RESULT_FIELDS = ("_meta", "metadata", "structuredContent", "isError")
 
 
 @dataclass
@@ -55,13 +73,26 @@ class Hold:
     payment_id: str
     payment_session_id: str
     tool_use_id: str
-    amount_micros: Optional[int]
+    amount_micros: int | None
     pay_to: str
     amount_atomic: str
     network: str
-    asset: Optional[str]
-    verification_id: Optional[str]
-    signed: Optional[dict] = None
+    asset: str | None
+    verification_id: str | None
+    signed: dict[str, Any] | None = None
+    # reserve's holdToken, which markSent, commit and release must present; in memory only and
+    # out of repr, so no log line or traceback that prints a Hold carries it.
+    hold_token: str = field(default="", repr=False)
+
+    def ledger_event(self, op: str) -> dict[str, Any]:
+        """The fields every ledger op on this hold starts with, its holdToken among them."""
+        return {
+            "version": "1",
+            "op": op,
+            "paymentSessionId": self.payment_session_id,
+            "paymentId": self.payment_id,
+            "holdToken": self.hold_token,
+        }
 
 
 @dataclass
@@ -70,19 +101,56 @@ class _ToolCall:
 
     tool_use_id: str
     tool_name: str
-    invocation_state: Dict[str, Any]
-    resource: Optional[str] = None
-    signed_hold: Optional[Hold] = None
+    invocation_state: dict[str, Any]
+    request_url: str | None = None  # the URL the tool requested, from its input (never the 402)
+    resource: str | None = None  # the resource the v2 402 declares
+    signed_hold: Hold | None = None
 
     def attempt(self) -> int:
         # The SDK counts signing attempts per tool call before it calls generate_payment_header.
         return max(1, int(self.invocation_state.get(f"payment_retry_count_{self.tool_use_id}", 1)))
 
 
-_CALL: ContextVar[Optional[_ToolCall]] = ContextVar("predebit_tool_call", default=None)
+@dataclass(frozen=True)
+class _Signed:
+    """A signature ProcessPayment returned and the plugin checked, awaiting the header check."""
+
+    hold: Hold
+    terms: SignedTerms
+    payload: Mapping[str, Any]
+    approved: Approved
+    x402_version: int
 
 
-def _v2_resource_url(payment_required_request: Dict[str, Any]) -> Optional[str]:
+@dataclass
+class _Signing:
+    """One generate_payment_header call: the signature its process_payment produced, if any."""
+
+    signed: _Signed | None = None
+
+
+_GUARDED: weakref.WeakSet[PaymentManager] = weakref.WeakSet()  # managers whose methods are wrapped
+_CALL: ContextVar[_ToolCall | None] = ContextVar("predebit_tool_call", default=None)
+_SIGNING: ContextVar[_Signing | None] = ContextVar("predebit_signing", default=None)
+
+
+def request_url_of(tool_input: Any) -> str | None:
+    """The URL a tool call requested: the ``url`` input of an HTTP tool (strands' ``http_request``,
+    or any tool the SDK's generic handler pays for, whose input also carries the payment headers).
+
+    An MCP Gateway call (``toolName`` + ``parameters``, the SDK's MCPRequestPaymentHandler shape)
+    names no URL: the Gateway target decides it, so there is none to report. Never taken from the
+    402: the merchant's declared resource is sent separately, as ``resource``.
+    """
+    if not isinstance(tool_input, Mapping):
+        return None
+    if "toolName" in tool_input and "parameters" in tool_input:
+        return None
+    url = tool_input.get("url")
+    return url if isinstance(url, str) and url else None
+
+
+def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
     """The top-level resource URL of a v2 PAYMENT-REQUIRED header, if there is one."""
     headers = payment_required_request.get("headers") or {}
     for key, value in headers.items():
@@ -92,25 +160,64 @@ def _v2_resource_url(payment_required_request: Dict[str, Any]) -> Optional[str]:
             except (ValueError, binascii.Error):
                 return None
             resource = decoded.get("resource") if isinstance(decoded, dict) else None
-            if isinstance(resource, dict) and isinstance(resource.get("url"), str):
-                return resource["url"]
+            url = resource.get("url") if isinstance(resource, dict) else None
+            if isinstance(url, str):
+                return url
             if isinstance(resource, str):
                 return resource
     return None
 
 
-def find_settlement_header(result: Any, tool_name: str, tool_input: Any) -> Optional[str]:
-    """The ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` value in a tool result, if any."""
+def _check_header(header: dict[str, str], signed: _Signed) -> PaymentClaims:
+    """Decodes the payment header the SDK built and checks it against what was signed and approved."""
+    decoded = decode_payment_header(header, signed.x402_version)
+    return check_header_payload(decoded, signed.payload, signed.terms, signed.approved, signed.x402_version)
+
+
+def _mismatch(error: Exception, verification_id: str | None) -> PredebitDeclined:
+    """The decline for a signed payment that differs from the approved one (never sent)."""
+    problem = str(error) if isinstance(error, SignedPayloadError) else "the signed payload is missing or malformed"
+    return PredebitDeclined(
+        SIGNED_PAYLOAD_MISMATCH,
+        f"The signed payment differs from the approved one ({problem}); it was not sent.",
+        verification_id,
+    )
+
+
+def _mcp_meta(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """An MCP tool result's ``_meta``: Strands' MCP client hands it on as the tool result's
+    ``metadata`` (``MCPClient._handle_tool_result``); a raw MCP ``CallToolResult`` keeps ``_meta``."""
+    for key in ("_meta", "metadata"):
+        meta = result.get(key)
+        if isinstance(meta, Mapping):
+            return meta
+    return None
+
+
+def _is_mcp_result(result: Any, tool_input: Any) -> bool:
+    """Whether a tool result is an MCP one: an MCP Gateway call, or a result carrying MCP fields."""
+    if isinstance(tool_input, Mapping) and "toolName" in tool_input and "parameters" in tool_input:
+        return True  # the SDK's MCPRequestPaymentHandler shape
+    return isinstance(result, Mapping) and any(k in result for k in MCP_RESULT_FIELDS)
+
+
+def find_settlement(result: Any, tool_name: str, tool_input: Any) -> str | dict[str, Any] | None:
+    """The merchant's settlement in a paid retry's tool result, in a form the ledger's commit takes.
+
+    MCP (x402 ``specs/transports-v2/mcp.md``): only ``_meta["x402/payment-response"]``, a
+    SettlementResponse object (a JSON or base64 string is passed on as a string). Nothing else in an
+    MCP result counts: ``structuredContent`` and ``content`` are the tool's output, not the transport's.
+    HTTP tools: the ``PAYMENT-RESPONSE`` / ``X-PAYMENT-RESPONSE`` header value.
+    """
+    if _is_mcp_result(result, tool_input):
+        meta = _mcp_meta(result) if isinstance(result, Mapping) else None
+        value = meta.get(MCP_PAYMENT_RESPONSE_META_KEY) if meta is not None else None
+        if isinstance(value, Mapping):
+            return dict(value)
+        if isinstance(value, str) and value:
+            return value
+        return None
     headers = get_payment_handler(tool_name, tool_input if isinstance(tool_input, dict) else {}).extract_headers(result)
-    if headers is None and isinstance(result, dict):
-        # An MCP Gateway result: the upstream response headers next to structuredContent, or
-        # carried inside it ({"statusCode", "headers", "body"}).
-        structured = result.get("structuredContent")
-        inner = structured.get("headers") if isinstance(structured, dict) else None
-        for candidate in (result.get("responseHeaders"), inner):
-            if isinstance(candidate, dict) and any(str(k).lower() in SETTLEMENT_HEADER_NAMES for k in candidate):
-                headers = candidate
-                break
     if headers is None and isinstance(result, dict):
         # The plugin's http_request returns {"statusCode", "headers", "body"} as JSON text.
         for block in result.get("content") or []:
@@ -144,25 +251,25 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         self.predebit_config = predebit
         self.predebit = PredebitClient(predebit)
         self._lock = threading.Lock()
-        self.holds: Dict[str, Hold] = {}  # paymentId -> hold not yet POSTED or VOIDED by this plugin
-        self._awaiting_settlement: Dict[str, str] = {}  # toolUseId -> paymentId sent with the retry
+        self.holds: dict[str, Hold] = {}  # paymentId -> hold not yet POSTED or VOIDED by this plugin
+        self._awaiting_settlement: dict[str, str] = {}  # toolUseId -> paymentId sent with the retry
 
     # ---- wiring -------------------------------------------------------------------------
 
-    def init_agent(self, agent) -> None:
+    def init_agent(self, agent: Agent) -> None:
         super().init_agent(agent)
         assert self.payment_manager is not None
         self.guard(self.payment_manager)
 
     def guard(self, manager: PaymentManager) -> None:
         """Wraps ``process_payment`` and ``generate_payment_header`` on this manager instance."""
-        if getattr(manager, "_predebit_guarded", False):
+        if manager in _GUARDED:
             return
-        original_process: Callable[..., Dict[str, Any]] = manager.process_payment
-        original_generate: Callable[..., Dict[str, str]] = manager.generate_payment_header
+        original_process: Callable[..., dict[str, Any]] = manager.process_payment
+        original_generate: Callable[..., dict[str, str]] = manager.generate_payment_header
 
         @functools.wraps(original_process)
-        def process_payment(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+        def process_payment(*args: Any, **kwargs: Any) -> dict[str, Any]:
             try:
                 return self._guarded_process_payment(original_process, *args, **kwargs)
             except PaymentError:
@@ -172,20 +279,44 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
 
         @functools.wraps(original_generate)
-        def generate_payment_header(*args: Any, **kwargs: Any) -> Dict[str, str]:
+        def generate_payment_header(*args: Any, **kwargs: Any) -> dict[str, str]:
             call = _CALL.get()
             request = kwargs.get("payment_required_request")
             if call is not None and isinstance(request, dict):
                 call.resource = _v2_resource_url(request)
-            return original_generate(*args, **kwargs)
+            signing = _Signing()
+            token = _SIGNING.set(signing)
+            try:
+                header = original_generate(*args, **kwargs)
+            except BaseException:
+                if signing.signed is not None:  # signed, but no header was built: never sent
+                    self._release(signing.signed.hold, "NOT_SENT")
+                raise
+            finally:
+                _SIGNING.reset(token)
+            if signing.signed is None:
+                return header  # nothing was signed under predebit (the wrapper declined first)
+            try:
+                self._after_header(signing.signed, header, call)
+            except PaymentError:
+                raise
+            except Exception as e:  # fail closed: the header is never returned
+                logger.error("predebit header check failed unexpectedly: %s", type(e).__name__)
+                self._release(signing.signed.hold, "NOT_SENT")
+                raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
+            return header
 
+        # Replacing the two methods on this instance is the integration point (the SDK's plugin
+        # calls them on its manager); mypy refuses assignments to methods by default.
         manager.process_payment = process_payment  # type: ignore[method-assign]
         manager.generate_payment_header = generate_payment_header  # type: ignore[method-assign]
-        manager._predebit_guarded = True  # type: ignore[attr-defined]
+        _GUARDED.add(manager)
 
     # ---- hooks --------------------------------------------------------------------------
 
-    @hook
+    # strands types @hook for plain callbacks (event) -> None; on a method, as in the SDK's own
+    # plugin, the callback is bound when the plugin registers it.
+    @hook  # type: ignore[call-overload]
     def after_tool_call(self, event: AfterToolCallEvent) -> None:
         """Commits the settlement of a paid retry, then lets the SDK handle a 402 under predebit."""
         tool_use_id = event.tool_use.get("toolUseId", "unknown")
@@ -195,7 +326,12 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             if sent_id is not None:
                 self._settle(sent_id, event)
 
-        call = _ToolCall(tool_use_id, event.tool_use.get("name", "unknown"), event.invocation_state)
+        call = _ToolCall(
+            tool_use_id,
+            event.tool_use.get("name", "unknown"),
+            event.invocation_state,
+            request_url=request_url_of(event.tool_use.get("input")),
+        )
         token = _CALL.set(call)
         try:
             super().after_tool_call(event)
@@ -227,15 +363,15 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     def _guarded_process_payment(
         self,
-        original: Callable[..., Dict[str, Any]],
+        original: Callable[..., dict[str, Any]],
         payment_session_id: str,
         payment_instrument_id: str,
         payment_type: str,
-        payment_input: Dict[str, Any],
-        user_id: Optional[str] = None,
-        client_token: Optional[str] = None,
-        payment_connector_id: Optional[str] = None,
-    ) -> Dict[str, Any]:
+        payment_input: dict[str, Any],
+        user_id: str | None = None,
+        client_token: str | None = None,
+        payment_connector_id: str | None = None,
+    ) -> dict[str, Any]:
         call = _CALL.get()
         x402 = payment_input.get("cryptoX402") if isinstance(payment_input, dict) else None
         if payment_type != "CRYPTO_X402" or not isinstance(x402, dict):
@@ -261,7 +397,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         except (TypeError, ValueError):
             x402_version = 0
 
-        event: Dict[str, Any] = {
+        event: dict[str, Any] = {
             "version": "1",
             "paymentId": pid,
             "paymentType": payment_type,
@@ -276,6 +412,8 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         }
         if x402_version == 2 and call is not None and call.resource:
             event["resource"] = call.resource
+        if call is not None and call.request_url:
+            event["requestUrl"] = call.request_url
         try:
             decision = self.predebit.verify(event)
         except PredebitUnavailable as e:
@@ -302,8 +440,18 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         except PredebitUnavailable as e:
             raise PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=verification_id) from e
         if not reserved.get("ok"):
-            raise PredebitDeclined(reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id)
+            raise PredebitDeclined(
+                reserved.get("reasonCode") or VERIFIER_UNAVAILABLE, reserved.get("message"), verification_id
+            )
         held = reserved.get("hold") or {}
+        hold_token = reserved.get("holdToken")
+        if not isinstance(hold_token, str) or not hold_token:
+            # markSent, commit and release need it: without it nothing signed could be recorded.
+            # (The PENDING hold cannot be released without it either; its window voids it.)
+            logger.error("predebit reserve of %s returned no holdToken; not signing", pid)
+            raise PredebitDeclined(
+                VERIFIER_UNAVAILABLE, "The ledger's reserve returned no holdToken; nothing was signed.", verification_id
+            )
         state = held.get("state")
         if state not in ("PENDING", "SENT"):
             # A replayed reserve of an attempt that already ended: never sign it again.
@@ -319,6 +467,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             network=held["network"],
             asset=held.get("asset"),
             verification_id=verification_id,
+            hold_token=hold_token,
         )
         with self._lock:
             self.holds[pid] = hold
@@ -340,48 +489,69 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 raise
             raise PaymentError(f"ProcessPayment failed ({type(e).__name__}); the predebit hold was released") from e
 
+        approved = Approved(
+            pay_to=hold.pay_to,
+            amount_atomic=hold.amount_atomic,
+            network=hold.network,
+            asset=hold.asset,
+            max_timeout_seconds=int(requirement.get("maxTimeoutSeconds") or 0),
+        )
         try:
-            terms = decode_evm_payload(result["paymentOutput"]["cryptoX402"]["payload"])
+            signed_payload = result["paymentOutput"]["cryptoX402"]["payload"]
+            terms = decode_evm_payload(signed_payload)
             check_against_approved(
                 terms,
-                pay_to=hold.pay_to,
-                amount_atomic=hold.amount_atomic,
-                asset=hold.asset,
-                max_timeout_seconds=int(requirement.get("maxTimeoutSeconds") or 0),
+                approved,
                 now=int(time.time()),
                 slack_seconds=self.predebit_config.valid_before_slack_seconds,
+                permit2_proxies=tuple(self.predebit_config.permit2_proxies),
             )
+            # In the SDK's shape the scheme payload names no network or token (the header does,
+            # checked in _after_header); should ProcessPayment ever name them here, they must match.
+            claims = payment_claims(signed_payload, "payload")
+            check_claims(claims, approved, "payload")
         except (SignedPayloadError, KeyError, TypeError, ValueError) as e:
             self._release(hold, "SIGNED_PAYLOAD_MISMATCH")
-            problem = str(e) if isinstance(e, SignedPayloadError) else "the signed payload is missing or malformed"
-            raise PredebitDeclined(
-                SIGNED_PAYLOAD_MISMATCH,
-                f"The signed payment differs from the approved one ({problem}); it was not sent.",
-                verification_id,
-            ) from e
-        hold.signed = terms.for_mark_sent(hold.network, hold.asset)
-        if call is not None:
-            call.signed_hold = hold  # markSent once the SDK has applied the header
-        else:
-            # Called directly, outside the SDK's hook: the caller sends what it gets back.
-            refused = self._mark_sent(hold)
-            if refused is not None:
-                self._release(hold, "NOT_SENT")
-                raise refused
+            raise _mismatch(e, verification_id) from e
+
+        signing = _SIGNING.get()
+        if signing is not None:
+            # Inside generate_payment_header: the header it builds is checked before markSent.
+            signing.signed = _Signed(hold, terms, signed_payload, approved, x402_version)
+            return result
+        # Called directly, outside generate_payment_header: the caller builds and sends the header
+        # itself, so markSent now. The network is the one ProcessPayment was asked to sign for
+        # (an EIP-3009 payload names none); the ledger maps a v1 name to its CAIP-2 id.
+        hold.signed = mark_sent_terms(terms, claims.network or str(requirement.get("network")), claims.asset)
+        refused = self._mark_sent(hold)
+        if refused is not None:
+            self._release(hold, "NOT_SENT")
+            raise refused
         return result
 
-    def _mark_sent(self, hold: Hold) -> Optional[PredebitDeclined]:
+    def _after_header(self, signed: _Signed, header: dict[str, str], call: _ToolCall | None) -> None:
+        """Checks the header the SDK built from the signature; then markSent (now, or once applied)."""
+        hold = signed.hold
+        try:
+            claims = _check_header(header, signed)
+        except SignedPayloadError as e:
+            self._release(hold, "SIGNED_PAYLOAD_MISMATCH")
+            raise _mismatch(e, hold.verification_id) from e
+        assert claims.network is not None  # _check_header refuses a header that names none
+        hold.signed = mark_sent_terms(signed.terms, claims.network, claims.asset)
+        if call is not None:
+            call.signed_hold = hold  # markSent once the SDK has applied the header
+            return
+        # generate_payment_header called directly: the caller sends what it gets back.
+        refused = self._mark_sent(hold)
+        if refused is not None:
+            self._release(hold, "NOT_SENT")
+            raise refused
+
+    def _mark_sent(self, hold: Hold) -> PredebitDeclined | None:
         """PENDING -> SENT with the signed terms; the decline to raise if the ledger refuses or is unreachable."""
         try:
-            marked = self.predebit.ledger(
-                {
-                    "version": "1",
-                    "op": "markSent",
-                    "paymentSessionId": hold.payment_session_id,
-                    "paymentId": hold.payment_id,
-                    "signed": hold.signed,
-                }
-            )
+            marked = self.predebit.ledger({**hold.ledger_event("markSent"), "signed": hold.signed})
         except PredebitUnavailable:
             return PredebitDeclined(VERIFIER_UNAVAILABLE, verification_id=hold.verification_id)
         if not marked.get("ok"):
@@ -393,13 +563,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     def _release(self, hold: Hold, reason: str) -> None:
         """PENDING -> VOIDED for a payment never sent (retried; a final failure is logged and counted)."""
-        event: Dict[str, Any] = {
-            "version": "1",
-            "op": "release",
-            "paymentSessionId": hold.payment_session_id,
-            "paymentId": hold.payment_id,
-            "reason": reason,
-        }
+        event = {**hold.ledger_event("release"), "reason": reason}
         if hold.amount_micros is not None:
             event["amountMicros"] = hold.amount_micros
         try:
@@ -432,17 +596,11 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             hold = self.holds.get(sent_id)
         if hold is None:
             return
-        settlement = find_settlement_header(event.result, event.tool_use.get("name", ""), event.tool_use.get("input"))
+        settlement = find_settlement(event.result, event.tool_use.get("name", ""), event.tool_use.get("input"))
         if settlement is None:
-            logger.warning("predebit hold %s: no settlement header after the paid retry; it stays SENT", sent_id)
+            logger.warning("predebit hold %s: no settlement in the paid retry's result; it stays SENT", sent_id)
             return
-        commit: Dict[str, Any] = {
-            "version": "1",
-            "op": "commit",
-            "paymentSessionId": hold.payment_session_id,
-            "paymentId": hold.payment_id,
-            "settlement": settlement,
-        }
+        commit = {**hold.ledger_event("commit"), "settlement": settlement}
         if hold.amount_micros is not None:
             commit["amountMicros"] = hold.amount_micros
         try:
