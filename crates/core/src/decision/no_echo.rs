@@ -22,13 +22,13 @@ pub(crate) const MARKER_CORE: &str = "QZXecho7f3aXZQ";
 /// the core copied input.
 pub(crate) const MARKER: &str = "QZXecho7f3aXZQ \"'";
 
-/// A verify response, serialized, is at most this long whatever the event held. Its own fields
-/// take some 900 bytes and a decision token some 1,300 more for the templates here; the rest is
-/// room for a detail. Valid values are bounded by their own validation (identifiers 256 bytes,
-/// URLs 2048), so this bound is for events like the templates: the point is that it does not
-/// grow with the input.
+/// A verify response, serialized, is at most this long whatever the event held. A YES for the
+/// templates here, decision token included, is 1,301 bytes; the rest is room for a detail.
+/// Valid values are bounded by their own validation (identifiers 256 bytes, URLs 2048), so this
+/// bound is for events like the templates: the point is that it does not grow with the input.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 4 * 1024;
-/// The audit log line (and so its canonical record) is at most this long.
+/// The audit log line (and so its canonical record) is at most this long; the templates' YES
+/// line is 941 bytes.
 pub(crate) const MAX_AUDIT_LINE_BYTES: usize = 8 * 1024;
 
 /// Strings that break naive escaping or quoting, always holding [`MARKER`], sometimes 300,000
