@@ -52,6 +52,12 @@ resolve() {
     EVENT="$TMP/$(basename "$file")"
     sed "s|VERIFY:$source|$token|" "$file" >"$EVENT"
   fi
+  source=$(sed -n 's/.*"decisionToken": *"REPLAY:\([^"]*\)".*/\1/p' "$file")
+  if [ -n "$source" ]; then
+    [ -s "$TMP/$source.decisiontoken" ] || { echo "demo-ledger.sh: $source sent no decision token" >&2; exit 1; }
+    EVENT="$TMP/$(basename "$file")"
+    sed "s|REPLAY:$source|$(cat "$TMP/$source.decisiontoken")|" "$file" >"$EVENT"
+  fi
   source=$(sed -n 's/.*"holdToken": *"HOLD:\([^"]*\)".*/\1/p' "$file")
   if [ -n "$source" ]; then
     [ -s "$TMP/$source.holdtoken" ] || { echo "demo-ledger.sh: $source returned no hold token" >&2; exit 1; }
@@ -77,6 +83,8 @@ for file in events/ledger/*.json; do
   fi
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("holdToken") or "")' \
     "$TMP/response.json" >"$TMP/$(basename "$file" .json).holdtoken"
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("decisionToken") or "")' \
+    "$EVENT" >"$TMP/$(basename "$file" .json).decisiontoken"
 done
 echo
 "$P" session show "$SESSION"

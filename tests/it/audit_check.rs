@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use predebit_core::audit_check::audit_session;
-use predebit_core::ledger::LedgerStore;
+use predebit_core::ledger::port::read_whole_session;
 use predebit_store::items::{pk_sk_key, session_pk, SESSION_SK};
 use predebit_store::ledger::hold_sk;
 use serde_json::json;
@@ -41,16 +41,12 @@ async fn flow_with_holds(name: &str) -> Flow {
 }
 
 async fn audit(flow: &Flow) -> Vec<String> {
-    let (session, holds) = flow
-        .ledger
-        .ledger()
-        .store()
-        .read_session(SESSION)
+    let whole = read_whole_session(flow.ledger.ledger().store(), SESSION)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(holds.len(), 2);
-    audit_session(&session, &holds, &test_keys())
+    assert_eq!(whole.holds.len(), 2);
+    audit_session(&whole.session, &whole.holds, &test_keys())
 }
 
 /// Sets one number attribute on a ledger item with the raw client, as an intruder would.

@@ -12,6 +12,9 @@ use crate::ledger_flow::{assert_invariant, Flow};
 const VERIFY_PLACEHOLDER: &str = "VERIFY:";
 /// `"holdToken": "HOLD:<reserve event>"` stands for the hold token that reserve event returned.
 const HOLD_PLACEHOLDER: &str = "HOLD:";
+/// `"decisionToken": "REPLAY:<reserve event>"` stands for the decision token that reserve event
+/// was sent with (a replay of it).
+const REPLAY_PLACEHOLDER: &str = "REPLAY:";
 
 fn sample_events() -> Vec<(String, Value, Value)> {
     let dir = repo_root().join("events/ledger");
@@ -56,6 +59,7 @@ async fn every_sample_ledger_event_gets_its_expected_result_in_order() {
     assert!(events.len() >= 20, "found {} ledger events", events.len());
     let mut now = NOW;
     let mut hold_tokens = std::collections::HashMap::new();
+    let mut decision_tokens = std::collections::HashMap::new();
 
     for (name, mut event, mut expected) in events {
         if let Some(advance) = expected
@@ -78,6 +82,22 @@ async fn every_sample_ledger_event_gets_its_expected_result_in_order() {
             let decision = flow.verify.handle_json(&verify_event, &name, now).await;
             assert_eq!(decision["decision"], "YES", "{name}: {decision}");
             event["decisionToken"] = decision["decisionToken"].clone();
+        }
+
+        if let Some(source) = event["decisionToken"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(REPLAY_PLACEHOLDER))
+        {
+            let token: &Value = decision_tokens
+                .get(source)
+                .unwrap_or_else(|| panic!("{name}: no earlier reserve {source}"));
+            event["decisionToken"] = token.clone();
+        }
+        if event["op"] == "reserve" {
+            decision_tokens.insert(
+                name.trim_end_matches(".json").to_string(),
+                event["decisionToken"].clone(),
+            );
         }
 
         // A placeholder hold token is the one the named reserve event returned.

@@ -112,14 +112,15 @@ impl Flow {
 
     pub async fn session(&self, id: &str) -> SessionRecord {
         use predebit_core::ledger::LedgerStore;
+        // Page size 0: the session alone.
         self.ledger
             .ledger()
             .store()
-            .read_session(id)
+            .read_session_page(id, None, 0)
             .await
             .unwrap()
             .unwrap()
-            .0
+            .session
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use predebit_core::hold::{Hold, HoldState};
-use predebit_core::ledger::LedgerStore;
+use predebit_core::ledger::port::read_whole_session;
 use predebit_core::records::SessionRecord;
 use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
 use proptest::prelude::*;
@@ -103,13 +103,12 @@ fn refusals(answers: &[Value]) -> BTreeMap<String, usize> {
 }
 
 async fn session_with_holds(flow: &Flow, id: &str) -> (SessionRecord, Vec<Hold>) {
-    flow.ledger
-        .ledger()
-        .store()
-        .read_session(id)
+    let whole = read_whole_session(flow.ledger.ledger().store(), id)
         .await
         .expect("the store answers")
-        .expect("the session exists")
+        .expect("the session exists");
+    assert!(!whole.session_changed, "the session changed between pages");
+    (whole.session, whole.holds)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

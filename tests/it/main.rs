@@ -5,6 +5,7 @@ mod common;
 mod ledger_events;
 mod ledger_flow;
 mod ledger_hold_token;
+mod ledger_pages;
 mod ledger_race;
 mod ledger_refusals;
 mod ledger_window;

@@ -99,7 +99,9 @@ pub fn dynamodb_endpoint() -> &'static str {
     })
 }
 
-fn secrets_endpoint() -> &'static str {
+/// The Secrets Manager (moto) endpoint the tests use (started on first use unless the
+/// environment names one).
+pub fn secrets_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
         if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER") {

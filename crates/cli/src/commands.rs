@@ -5,9 +5,8 @@ use std::io::Read;
 use predebit_core::audit_check::audit_session;
 use predebit_core::hold::Hold;
 use predebit_core::keys::KeyRing;
-use predebit_core::ledger::{
-    hold_view, session_view, AllowedOps, Ledger, LedgerConfig, LedgerStore,
-};
+use predebit_core::ledger::port::read_whole_session;
+use predebit_core::ledger::{hold_view, session_view, AllowedOps, Ledger, LedgerConfig};
 use predebit_core::money::{format_usd, parse_usd};
 use predebit_core::records::{
     AgentRecord, AgentStatus, ConsentRecord, ConsentStatus, SessionRecord,
@@ -331,14 +330,13 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
             );
         }
         SessionAction::Show { session_id } => {
-            let (session, holds) = store
-                .read_session(session_id)
+            let whole = read_whole_session(&store, session_id)
                 .await
                 .map_err(|e| CliError::Failed(format!("{e}")))?
                 .ok_or_else(|| CliError::Failed(format!("session {session_id} not found")))?;
-            let mut value = session_view(&session);
-            value["holds"] = Value::Array(holds.iter().map(hold_view).collect());
-            print(cli, value, session_text(&session, &holds));
+            let mut value = session_view(&whole.session);
+            value["holds"] = Value::Array(whole.holds.iter().map(hold_view).collect());
+            print(cli, value, session_text(&whole.session, &whole.holds));
         }
         SessionAction::Close { session_id, reason } => {
             // closeSession uses no key: a throwaway ring keeps the kill switch independent of
@@ -538,11 +536,19 @@ async fn audit_check(cli: &Cli, session_id: &str) -> Result<(), CliError> {
     let config = predebit_store::config::load().await;
     let store = DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli));
     let keys = ledger_keys(cli, &config).await?.current().await;
-    let (session, holds) = store
-        .read_session(session_id)
+    let whole = read_whole_session(&store, session_id)
         .await
         .map_err(|e| CliError::Failed(format!("{e}")))?
         .ok_or_else(|| CliError::Failed(format!("session {session_id} not found")))?;
+    // Holds come a page at a time; a write between pages would show as a disagreement that
+    // is not one, so the audit is only judged on a walk that saw the session unchanged.
+    if whole.session_changed {
+        return Err(CliError::Failed(format!(
+            "session {session_id} changed while its {} pages of holds were read; run the audit again",
+            whole.pages
+        )));
+    }
+    let (session, holds) = (whole.session, whole.holds);
     let problems = audit_session(&session, &holds, &keys);
     if cli.json {
         println!(

@@ -207,7 +207,7 @@ pub enum SessionAction {
         #[arg(long)]
         expiry_minutes: Option<u64>,
     },
-    /// Show a session's balances and its holds (one query).
+    /// Show a session's balances and all its holds (read a page of 100 at a time).
     Show {
         /// The AgentCore payment session id.
         session_id: String,

@@ -7,6 +7,8 @@ use crate::address::{addresses_equal, validate_address};
 
 /// Most decimals an asset may have: 10^77 is the largest power of ten below 2^256.
 pub const MAX_ASSET_DECIMALS: u8 = 77;
+/// The longest symbol a policy's extra asset may have (tickers are far shorter).
+pub const MAX_SYMBOL_CHARS: usize = 32;
 
 /// What predebit trusts about one token.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,8 +45,14 @@ impl AssetInfo {
         }
         validate_address(&self.network, &self.address)
             .map_err(|e| format!("{entry}.address: {e}"))?;
-        if self.symbol.is_empty() || self.symbol.chars().any(char::is_whitespace) {
-            return Err(format!("{entry}.symbol: must be non-empty without spaces"));
+        // The symbol is shown to the agent in every verify answer on the asset, so it is short.
+        if self.symbol.is_empty()
+            || self.symbol.chars().count() > MAX_SYMBOL_CHARS
+            || self.symbol.chars().any(char::is_whitespace)
+        {
+            return Err(format!(
+                "{entry}.symbol: must be 1 to {MAX_SYMBOL_CHARS} characters without spaces"
+            ));
         }
         if self.decimals > MAX_ASSET_DECIMALS {
             return Err(format!(
@@ -283,6 +291,26 @@ mod tests {
         };
         let err = AssetTable::trusted().with_extra(&[bad]).unwrap_err();
         assert!(err.contains("symbol"), "{err}");
+    }
+
+    #[test]
+    fn with_extra_refuses_a_symbol_longer_than_32_characters() {
+        // GIVEN a symbol of 33 characters (one of 32, multi-byte, is fine)
+        let bad = AssetInfo {
+            symbol: "D".repeat(MAX_SYMBOL_CHARS + 1),
+            ..dai()
+        };
+        let ok = AssetInfo {
+            symbol: "₮".repeat(MAX_SYMBOL_CHARS),
+            ..dai()
+        };
+        // WHEN added THEN the long one is refused on its symbol and the other kept
+        let err = AssetTable::trusted().with_extra(&[bad]).unwrap_err();
+        assert_eq!(
+            err,
+            "extraAssets[0].symbol: must be 1 to 32 characters without spaces"
+        );
+        assert!(AssetTable::trusted().with_extra(&[ok]).is_ok());
     }
 
     #[test]

@@ -57,6 +57,47 @@ pub enum PolicyError {
     ExtraAsset(String),
 }
 
+/// Every field a policy document may have, as written in JSON.
+pub const POLICY_FIELDS: [&str; 11] = [
+    "allowedPayTo",
+    "blockedPayTo",
+    "allowedHosts",
+    "blockedHosts",
+    "allowedNetworks",
+    "allowedAssets",
+    "extraAssets",
+    "maxPerPayment",
+    "maxAuthorizationSeconds",
+    "allowedTools",
+    "consentRequired",
+];
+
+impl PolicyError {
+    /// The policy field at fault, or `None` when the document as a whole is (not an object, an
+    /// unknown or duplicate key, not JSON). Unlike the message, which quotes the operator's
+    /// value to help fix it, this is safe to show to an agent: it is one of [`POLICY_FIELDS`].
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            PolicyError::Json(message) => json_error_field(message),
+            PolicyError::MaxPerPayment { .. } => Some("maxPerPayment"),
+            PolicyError::MaxAuthorizationSeconds => Some("maxAuthorizationSeconds"),
+            PolicyError::PayTo { field, .. } | PolicyError::Host { field, .. } => Some(field),
+            PolicyError::Network(_) => Some("allowedNetworks"),
+            PolicyError::ExtraAsset(_) => Some("extraAssets"),
+        }
+    }
+}
+
+/// The field a serde error names: `present_field!` starts every error of a known field with
+/// "field `<name>`: " (serde's own messages start "unknown field", "duplicate field",
+/// "invalid type", ...). Only a name from [`POLICY_FIELDS`] comes back, so whatever text a key
+/// held, nothing of it does.
+fn json_error_field(message: &str) -> Option<&'static str> {
+    let rest = message.strip_prefix("field `")?;
+    let (name, _) = rest.split_once("`: ")?;
+    POLICY_FIELDS.into_iter().find(|known| *known == name)
+}
+
 /// Deserializes a present field, refusing `null` and naming the field in any error.
 macro_rules! present_field {
     ($fn_name:ident, $field:literal) => {
@@ -641,6 +682,97 @@ mod tests {
             PolicyDocument::parse(r#"{"allowedNetworks":["base"]}"#),
             Err(PolicyError::Network("base".into()))
         );
+    }
+
+    #[test]
+    fn every_refusal_names_the_field_at_fault_and_none_names_a_value() {
+        // GIVEN documents each wrong in one field, or as a whole
+        let bad_pay_to = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02914";
+        for (json, field) in [
+            (
+                r#"{"maxPerPayment":"25.0000001"}"#.to_string(),
+                Some("maxPerPayment"),
+            ),
+            (r#"{"maxPerPayment":25}"#.to_string(), Some("maxPerPayment")),
+            (
+                r#"{"maxAuthorizationSeconds":0}"#.to_string(),
+                Some("maxAuthorizationSeconds"),
+            ),
+            (
+                r#"{"maxAuthorizationSeconds":-1}"#.to_string(),
+                Some("maxAuthorizationSeconds"),
+            ),
+            (
+                format!(r#"{{"blockedPayTo":["{bad_pay_to}"]}}"#),
+                Some("blockedPayTo"),
+            ),
+            (r#"{"allowedPayTo":null}"#.to_string(), Some("allowedPayTo")),
+            (
+                r#"{"allowedHosts":["a.com:443"]}"#.to_string(),
+                Some("allowedHosts"),
+            ),
+            (
+                r#"{"blockedHosts":"evil.com"}"#.to_string(),
+                Some("blockedHosts"),
+            ),
+            (
+                r#"{"allowedNetworks":["base"]}"#.to_string(),
+                Some("allowedNetworks"),
+            ),
+            (
+                r#"{"allowedTools":"search"}"#.to_string(),
+                Some("allowedTools"),
+            ),
+            (
+                r#"{"consentRequired":"yes"}"#.to_string(),
+                Some("consentRequired"),
+            ),
+            (
+                r#"{"extraAssets":[{"network":"eip155:8453"}]}"#.to_string(),
+                Some("extraAssets"),
+            ),
+            (r#"{"maxPerPaymnet":"5"}"#.to_string(), None),
+            (
+                r#"{"maxPerPayment":"1","maxPerPayment":"2"}"#.to_string(),
+                None,
+            ),
+            (r#"{"x` field `allowedHosts`: ":1}"#.to_string(), None),
+            ("[]".to_string(), None),
+            ("not json".to_string(), None),
+        ] {
+            // WHEN parsed THEN the error's field is the one at fault (None: the whole document)
+            let err = PolicyDocument::parse(&json).unwrap_err();
+            assert_eq!(err.field(), field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_known_field_list_is_every_field_a_document_has() {
+        // GIVEN a document with every field set WHEN serialized THEN its keys are POLICY_FIELDS
+        let full = PolicyDocument {
+            allowed_pay_to: Some(vec![]),
+            blocked_pay_to: Some(vec![]),
+            allowed_hosts: Some(vec![]),
+            blocked_hosts: Some(vec![]),
+            allowed_networks: Some(vec![]),
+            allowed_assets: Some(vec![]),
+            extra_assets: Some(vec![]),
+            max_per_payment: Some("1".into()),
+            max_authorization_seconds: Some(1),
+            allowed_tools: Some(vec![]),
+            consent_required: Some(true),
+        };
+        let value = serde_json::to_value(&full).unwrap();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = POLICY_FIELDS.to_vec();
+        keys.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(keys, known);
     }
 
     #[test]

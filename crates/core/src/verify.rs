@@ -76,6 +76,37 @@ fn problem(field: &str, problem: &str) -> FieldProblem {
     }
 }
 
+/// The longest name [`is_plain_name`] accepts.
+pub const MAX_PLAIN_NAME_LEN: usize = 64;
+
+/// Whether a name from the event is plain enough to repeat: an ASCII letter, then at most 63
+/// ASCII letters, digits or `_` (`^[A-Za-z][A-Za-z0-9_]{0,63}$`). Every field name predebit
+/// knows is one, so a misspelt field still gets named, and so are real schemes and payment
+/// types; a key or value with spaces, quotes, punctuation, or anything longer, is the caller's
+/// text and is never repeated.
+pub fn is_plain_name(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && key.len() <= MAX_PLAIN_NAME_LEN
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The refusal of an unknown key: named when [`is_plain_name`], else reported on `event`
+/// as "has a field that is not known" (the key itself is never repeated).
+pub fn unknown_field(key: &str, problem: &str) -> FieldProblem {
+    if is_plain_name(key) {
+        FieldProblem {
+            field: key.to_string(),
+            problem: problem.to_string(),
+        }
+    } else {
+        FieldProblem {
+            field: "event".into(),
+            problem: "has a field that is not known (its name is not repeated: it is not a plain identifier)".into(),
+        }
+    }
+}
+
 fn string_field(
     obj: &Map<String, Value>,
     field: &str,
@@ -119,10 +150,7 @@ pub fn parse_request(event: &Value) -> Result<VerifyRequest, FieldProblem> {
         .as_object()
         .ok_or_else(|| problem("event", "must be a JSON object"))?;
     if let Some(unknown) = obj.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
-        return Err(FieldProblem {
-            field: unknown.clone(),
-            problem: "is not a known field".into(),
-        });
+        return Err(unknown_field(unknown, "is not a known field"));
     }
     match obj.get("version") {
         Some(Value::String(v)) if v == EVENT_VERSION => {}

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, SignedRecord};
+use predebit_core::ledger::port::{SessionPage, MAX_HOLDS_PER_PAGE};
 use predebit_core::ledger::{
     agent_refusal, consent_refusal, session_refusal, DueHolds, LedgerStore, OpenResult,
     ReserveRequest, ReserveResult, Transition, Write, EXPIRED,
@@ -33,9 +34,12 @@ use crate::tables::{HOLD_EXPIRES_AT, OPEN_HOLDS_INDEX, OPEN_SHARD, PK, SK};
 /// Attempts for a transaction cancelled only by conflicting transactions.
 pub const MAX_TRANSACTION_ATTEMPTS: u32 = 8;
 
+/// What every hold's sort key starts with; it sorts before `SESSION`.
+pub const HOLD_SK_PREFIX: &str = "HOLD#";
+
 /// `HOLD#<paymentId>`.
 pub fn hold_sk(payment_id: &str) -> String {
-    format!("HOLD#{payment_id}")
+    format!("{HOLD_SK_PREFIX}{payment_id}")
 }
 
 fn hold_key(session_id: &str, payment_id: &str) -> Item {
@@ -202,6 +206,72 @@ impl DynamoStore {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         Ok(TxOutcome::Conflict)
+    }
+
+    /// The session item of `pk`, strongly consistent. A Query rather than a GetItem, so that
+    /// getSession needs only `dynamodb:Query`, as the admin deployment is granted.
+    async fn query_session(&self, pk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(&self.tables().ledger)
+            .key_condition_expression("#pk = :pk AND #sk = :session")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":session", s(SESSION_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.items.unwrap_or_default().into_iter().next())
+    }
+
+    /// The session partition from `SESSION` down through every `HOLD#`, in descending key
+    /// order, strongly consistent, below `start` when given: the session item if the range
+    /// reaches it, and up to `want_holds` holds. Items of any other kind are skipped. Query pages
+    /// end at 1 MB, so it asks again until it has the holds or the partition ends.
+    async fn query_descending(
+        &self,
+        pk: &str,
+        mut start: Option<Item>,
+        want_holds: usize,
+    ) -> Result<(Option<Item>, Vec<Item>), StoreError> {
+        // Without a start the first item is the session's: room for it in the first request.
+        let mut session_ahead = usize::from(start.is_none());
+        let (mut session, mut holds) = (None, Vec::with_capacity(want_holds));
+        while holds.len() < want_holds {
+            let out = self
+                .client()
+                .query()
+                .table_name(&self.tables().ledger)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :holds AND :session")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":holds", s(HOLD_SK_PREFIX))
+                .expression_attribute_values(":session", s(SESSION_SK))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(i32::try_from(want_holds - holds.len() + session_ahead).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            session_ahead = 0;
+            for item in out.items.unwrap_or_default() {
+                match items::string_attr(&item, SK) {
+                    Some(SESSION_SK) => session = Some(item),
+                    Some(sk) if sk.starts_with(HOLD_SK_PREFIX) => holds.push(item),
+                    _ => {}
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok((session, holds))
     }
 
     async fn get_hold(
@@ -720,43 +790,49 @@ impl LedgerStore for DynamoStore {
         }
     }
 
-    async fn read_session(
+    async fn read_session_page(
         &self,
         session_id: &str,
-    ) -> Result<Option<(SessionRecord, Vec<Hold>)>, StoreError> {
-        let mut session = None;
-        let mut holds = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(&self.tables().ledger)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(&session_pk(session_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                match items::string_attr(&item, SK) {
-                    Some(SESSION_SK) => {
-                        session = Some(items::from_item::<SessionRecord>(item, "session")?)
-                    }
-                    Some(sk) if sk.starts_with("HOLD#") => {
-                        holds.push(items::from_item::<Hold>(item, "hold")?)
-                    }
-                    _ => {}
-                }
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<SessionPage>, StoreError> {
+        let pk = session_pk(session_id);
+        // Callers ask for a page at most; a larger ask is one page too.
+        let limit = limit.min(MAX_HOLDS_PER_PAGE);
+        // One more hold than asked says whether more follow.
+        let (session, items) = match (limit, after) {
+            (0, _) => (self.query_session(&pk).await?, Vec::new()),
+            // Descending, the session (`SESSION`) comes before every `HOLD#`: one Query reads
+            // it with the first page.
+            (_, None) => self.query_descending(&pk, None, limit + 1).await?,
+            // Later pages start below the cursor, past the session: it is read beside them.
+            (_, Some(after)) => {
+                let start = pk_sk_key(pk.clone(), &hold_sk(after));
+                let (session, (_, holds)) = tokio::try_join!(
+                    self.query_session(&pk),
+                    self.query_descending(&pk, Some(start), limit + 1)
+                )?;
+                (session, holds)
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(session.map(|s| (s, holds)))
+        };
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let mut holds = items
+            .into_iter()
+            .map(|item| items::from_item::<Hold>(item, "hold"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_after = if holds.len() > limit {
+            holds.truncate(limit);
+            holds.last().map(|h| h.payment_id.clone())
+        } else {
+            None
+        };
+        Ok(Some(SessionPage {
+            session: items::from_item(session, "session")?,
+            holds,
+            next_after,
+        }))
     }
 
     async fn read_hold(

@@ -4,7 +4,7 @@
 
 use super::{AmountView, Outcome};
 use crate::money::{format_usd, AtomicAmount};
-use crate::policy::{combine, EffectivePolicy, PolicyDocument};
+use crate::policy::{combine, EffectivePolicy, PolicyDocument, PolicyError};
 use crate::reason::ReasonCode;
 use crate::records::{
     AgentRecord, AgentStatus, ConsentStatus, PolicyRecord, SessionRecord, SessionStatus,
@@ -51,12 +51,23 @@ fn parse_policies(snapshot: &VerifySnapshot) -> Check<EffectivePolicy> {
     for (scope, record) in scopes {
         if let Some(record) = record {
             let doc = PolicyDocument::parse(&record.document)
-                .map_err(|e| (ReasonCode::PolicyInvalid, format!("{scope} policy: {e}")))?;
+                .map_err(|e| policy_invalid(&format!("{scope} policy"), &e))?;
             docs.push(doc);
         }
     }
     let refs: Vec<&PolicyDocument> = docs.iter().collect();
-    combine(&refs).map_err(|e| (ReasonCode::PolicyInvalid, format!("combined policies: {e}")))
+    combine(&refs).map_err(|e| policy_invalid("combined policies", &e))
+}
+
+/// POLICY_INVALID naming the scope and the field only. The error's own message quotes the
+/// operator's values (a host, an address, the document's text), which are not the agent's to
+/// read; `predebit policy put` shows the operator the whole message.
+fn policy_invalid(scope: &str, e: &PolicyError) -> (ReasonCode, String) {
+    let detail = match e.field() {
+        Some(field) => format!("{scope}: {field} is invalid"),
+        None => format!("{scope}: the document is not a valid policy document"),
+    };
+    (ReasonCode::PolicyInvalid, detail)
 }
 
 /// The agent, the session and (when a policy requires it) the consent.

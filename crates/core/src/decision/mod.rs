@@ -10,6 +10,8 @@
 //! AMOUNT_OVER_PAYMENT_LIMIT; SESSION_BUDGET_EXCEEDED; else YES.
 
 mod checks;
+#[cfg(test)]
+pub(crate) mod no_echo;
 mod prepare;
 mod seal;
 
@@ -194,10 +196,10 @@ mod tests {
     };
     use serde_json::json;
 
-    const NOW: u64 = 1_800_000_000;
+    pub(super) const NOW: u64 = 1_800_000_000;
 
     /// The memory store answers at once, so one poll finishes a decision.
-    fn block_on<F: Future>(future: F) -> F::Output {
+    pub(super) fn block_on<F: Future>(future: F) -> F::Output {
         let mut future = pin!(future);
         match future
             .as_mut()
@@ -208,7 +210,7 @@ mod tests {
         }
     }
 
-    fn keys() -> KeyRing {
+    pub(super) fn keys() -> KeyRing {
         KeyRing::from_secret_json(&KeyRing::new_secret_json("k1", &[1; 32], &[2; 32])).unwrap()
     }
 
@@ -219,7 +221,7 @@ mod tests {
         }
     }
 
-    fn store(global: Option<&str>, user: Option<&str>, available: u64) -> MemoryStore {
+    pub(super) fn store(global: Option<&str>, user: Option<&str>, available: u64) -> MemoryStore {
         let s = MemoryStore::new();
         if let Some(doc) = global {
             s.put_policy("global", policy(doc));
@@ -256,7 +258,7 @@ mod tests {
         s
     }
 
-    fn event(amount: &str) -> Value {
+    pub(super) fn event(amount: &str) -> Value {
         json!({
             "version": "1",
             "paymentId": "ab".repeat(32),

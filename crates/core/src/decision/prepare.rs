@@ -42,7 +42,7 @@ pub fn prepare(event: &Value) -> Result<Prepared, Box<Outcome>> {
     .map_err(|e| {
         with_request(Outcome::declined(
             ReasonCode::RequirementInvalid,
-            format!("requirement.{e}"),
+            e.within("requirement").to_string(),
         ))
     })?;
     let mut outcome_base = Outcome::declined(ReasonCode::SchemeNotAllowed, "");

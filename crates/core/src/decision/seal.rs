@@ -8,7 +8,7 @@ use crate::audit;
 use crate::policy::DEFAULT_MAX_AUTHORIZATION_SECONDS;
 use crate::reason::ReasonCode;
 use crate::token::{self, TokenClaims, TOKEN_TTL_SECONDS};
-use crate::verify::EVENT_VERSION;
+use crate::verify::{is_plain_name, EVENT_VERSION};
 
 /// Seals an outcome: the audit record, the response and, on YES, the decision token.
 pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
@@ -47,11 +47,17 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
         fields.insert("agentId".into(), json!(r.agent_id));
         fields.insert("paymentSessionId".into(), json!(r.payment_session_id));
         fields.insert("toolName".into(), json!(r.tool_name));
-        fields.insert("paymentType".into(), json!(r.payment_type));
+        // Payment type and scheme are only checked for being non-empty before they are judged;
+        // one that is not a plain name is the caller's text and stays out of the record.
+        if is_plain_name(&r.payment_type) {
+            fields.insert("paymentType".into(), json!(r.payment_type));
+        }
     }
     if let Some(q) = requirement {
         fields.insert("x402Version".into(), json!(q.x402_version));
-        fields.insert("scheme".into(), json!(q.scheme));
+        if is_plain_name(&q.scheme) {
+            fields.insert("scheme".into(), json!(q.scheme));
+        }
         fields.insert("network".into(), json!(q.network));
         fields.insert(
             "asset".into(),

@@ -132,8 +132,10 @@ impl<S: LedgerStore + Sync> Ledger<S> {
                     Transition::Done(posted) => {
                         let mut response = done(f.op, posted, payment_id, HoldState::Posted);
                         // Rare path: one more read shows the operator the overdraft it caused.
-                        if let Ok(Some((session, _))) = self.store.read_session(session_id).await {
-                            response["session"] = session_view(&session);
+                        if let Ok(Some(page)) =
+                            self.store.read_session_page(session_id, None, 0).await
+                        {
+                            response["session"] = session_view(&page.session);
                         }
                         Ok(response)
                     }

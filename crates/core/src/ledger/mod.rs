@@ -10,6 +10,8 @@ mod commit;
 mod events;
 mod expire;
 mod mark_sent;
+#[cfg(test)]
+mod no_echo;
 pub mod port;
 mod reads;
 pub mod refusals;
