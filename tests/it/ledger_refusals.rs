@@ -1093,3 +1093,22 @@ async fn a_hold_stored_before_holds_carried_a_window_reads_and_expires() {
     let expired = flow.op_at(expire(), NOW + 1000).await;
     assert_eq!(expired["expired"]["pending"], 1, "{expired}");
 }
+
+#[tokio::test]
+async fn mark_sent_refuses_an_authorization_already_past_its_valid_before() {
+    let flow = Flow::new("mark-sent-past").await;
+    let token = flow.approve(&pid(1), "1000000", SESSION).await;
+    assert_eq!(flow.op(reserve(&token)).await["ok"], true);
+    for valid_before in [1, NOW + 1] {
+        // flow.op runs the ledger at NOW + 1
+        let refused = flow
+            .op(mark_sent(SESSION, &pid(1), "1000000", valid_before))
+            .await;
+        assert_eq!(
+            refused["reasonCode"], "SIGNED_PAYLOAD_MISMATCH",
+            "{refused}"
+        );
+    }
+    let hold = flow.op(get_hold(SESSION, &pid(1))).await;
+    assert_eq!(hold["hold"]["state"], "PENDING", "{hold}");
+}

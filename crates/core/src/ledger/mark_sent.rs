@@ -21,6 +21,14 @@ impl<S: LedgerStore + Sync> Ledger<S> {
         f.only(&["paymentSessionId", "paymentId", "signed", "holdToken"])?;
         let (session_id, payment_id) = f.hold_target(keys)?;
         let signed = parse_signed(f)?;
+        // An authorization already past its validBefore cannot settle: nothing to mark.
+        if signed.valid_before <= now {
+            return Err(refused(
+                Some(f.op),
+                ReasonCode::SignedPayloadMismatch,
+                "signed.validBefore has already passed; the hold is unchanged",
+            ));
+        }
         let expires_at = sent_expires_at(signed.valid_before);
         let outcome = self
             .store
