@@ -459,6 +459,9 @@ def test_judged_url_cases():
         REDIRECTED_ELSEWHERE,
     )
     assert judged_url("http_request", use, pr("http://api.example/b"))[1] == REDIRECTED_ELSEWHERE
+    # not redirected: the url input as the agent wrote it, for verify's own checks (a backslash is refused there)
+    raw = {"url": "http://api.example\\@b.example/"}
+    assert judged_url("http_request", raw, pr(str(httpx.URL(raw["url"])))) == (raw["url"], None)
     assert judged_url("t", use, block("PAYMENT_REQUIRED: {}")) == ("https://api.example/a", URL_UNREPORTED)
     assert judged_url("t", use, block("PAYMENT_REQUIRED: {}"), ("t",)) == ("https://api.example/a", None)
     # no url input (an MCP Gateway call): nothing to judge here, verify's host rules fail closed

@@ -225,9 +225,14 @@ def judged_url(
     if answered is not None:
         try:
             moved = not http_tool.same_origin(answered, requested)
+            redirected = httpx.URL(answered) != httpx.URL(requested)
         except httpx.InvalidURL:
             return requested, URL_UNREADABLE
-        return (requested, REDIRECTED_ELSEWHERE) if moved else (answered, None)
+        if moved:
+            return requested, REDIRECTED_ELSEWHERE
+        # Not redirected: verify still gets the url input as the agent wrote it, so its refusal of a URL
+        # that HTTP clients could read with different hosts (a backslash, ...) still applies.
+        return (answered if redirected else requested), None
     if redirected:
         return requested, REDIRECT_UNREPORTED
     if tool_name in redirect_free_tools:
