@@ -106,7 +106,7 @@ class _ToolCall:
     tool_use_id: str
     tool_name: str
     invocation_state: dict[str, Any]
-    request_url: str | None = None  # the URL that answered, as the tool result states it, or the url input
+    request_url: str | None = None  # the url input, or the URL that answered after a same-origin redirect
     resource: str | None = None  # the resource the v2 402 declares
     unjudged: str | None = None  # why the 402's origin may not be the judged one: the decline, before verify
     signed_hold: Hold | None = None
@@ -225,14 +225,14 @@ def judged_url(
     if answered is not None:
         try:
             moved = not http_tool.same_origin(answered, requested)
-            redirected = httpx.URL(answered) != httpx.URL(requested)
+            redirected_within = httpx.URL(answered) != httpx.URL(requested)
         except httpx.InvalidURL:
             return requested, URL_UNREADABLE
         if moved:
             return requested, REDIRECTED_ELSEWHERE
         # Not redirected: verify still gets the url input as the agent wrote it, so its refusal of a URL
         # that HTTP clients could read with different hosts (a backslash, ...) still applies.
-        return (answered if redirected else requested), None
+        return (answered if redirected_within else requested), None
     if redirected:
         return requested, REDIRECT_UNREPORTED
     if tool_name in redirect_free_tools:
