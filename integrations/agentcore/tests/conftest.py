@@ -77,13 +77,22 @@ def requirement_v1(amount: str = "1000000", pay_to: str = PAY_TO) -> dict[str, A
     }
 
 
-def result_402(requirement: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """An http_request tool result for a v1 402, in the plugin's PAYMENT_REQUIRED: format."""
-    payload = {
+# The URL the flow tests' tool calls request (test_plugin_flow.tool_use).
+TOOL_URL = "https://api.weather.example/v1/forecast"
+
+
+def result_402(
+    requirement: dict[str, Any], headers: dict[str, str] | None = None, url: str | None = TOOL_URL
+) -> dict[str, Any]:
+    """An http_request tool result for a v1 402, in the plugin's PAYMENT_REQUIRED: format, naming the
+    URL that answered as the plugin's http_request does (``url=None``: a tool that names none)."""
+    payload: dict[str, Any] = {
         "statusCode": 402,
         "headers": headers or {"content-type": "application/json"},
         "body": {"x402Version": 1, "error": "X-PAYMENT header is required", "accepts": [requirement]},
     }
+    if url is not None:
+        payload["url"] = url
     return {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(payload)}"}]}
 
 
@@ -100,7 +109,12 @@ def settlement_header(success: bool = True, amount: str = "1000000", network: st
 
 def result_paid(settlement: str) -> dict[str, Any]:
     """The paid retry's http_request result: 200 with the settlement header."""
-    payload = {"statusCode": 200, "headers": {"PAYMENT-RESPONSE": settlement}, "body": {"forecast": "sunny"}}
+    payload = {
+        "statusCode": 200,
+        "headers": {"PAYMENT-RESPONSE": settlement},
+        "body": {"forecast": "sunny"},
+        "url": TOOL_URL,
+    }
     return {"status": "success", "content": [{"text": json.dumps(payload)}]}
 
 

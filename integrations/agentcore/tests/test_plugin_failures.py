@@ -15,6 +15,7 @@ import pytest
 from predebit_agentcore import payment_id
 
 from .conftest import (
+    TOOL_URL,
     Harness,
     SwitchableLedger,
     eip3009_payload,
@@ -470,7 +471,7 @@ def test_permit2_to_the_pre_audit_proxy_is_refused_unless_configured(ledger_url:
         "content": [
             {
                 "text": "PAYMENT_REQUIRED: "
-                + json.dumps({"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}})
+                + json.dumps({"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}, "url": TOOL_URL})
             }
         ],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 from typing import Any
 
@@ -14,6 +15,7 @@ from predebit_agentcore import payment_id
 
 from .conftest import (
     PAY_TO,
+    TOOL_URL,
     Harness,
     eip3009_payload,
     invoke_ledger,
@@ -31,7 +33,7 @@ def tool_use(name: str = "http_request") -> dict[str, Any]:
     return {
         "toolUseId": TOOL_USE_ID,
         "name": name,
-        "input": {"url": "https://api.weather.example/v1/forecast", "method": "GET"},
+        "input": {"url": TOOL_URL, "method": "GET"},
     }
 
 
@@ -237,7 +239,7 @@ def test_mpp_challenge_is_declined_without_signing(harness: Harness):
         .rstrip("=")
     )
     challenge = f'Payment id="ch-1", realm="api.weather.example", method="evm", intent="charge", request="{request}"'
-    payload = {"statusCode": 402, "headers": {"WWW-Authenticate": challenge}, "body": {}}
+    payload = {"statusCode": 402, "headers": {"WWW-Authenticate": challenge}, "body": {}, "url": TOOL_URL}
     result = {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(payload)}"}]}
     harness.stub_instrument()
     state: dict[str, Any] = {}
@@ -273,7 +275,7 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
     }
     required = {"x402Version": 2, "resource": {"url": "https://api.weather.example/v2/forecast"}, "accepts": [req]}
     header = base64.b64encode(json.dumps(required).encode()).decode()
-    body = {"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}}
+    body = {"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}, "url": TOOL_URL}
     result = {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(body)}"}]}
     pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
     now = int(time.time())
@@ -307,3 +309,26 @@ def test_v2_permit2_payment_passes_the_resource_and_commits(harness: Harness):
     harness.after_tool_call(use, state, result_paid(settlement_header(network="eip155:84532")))
     # THEN the hold is POSTED
     assert harness.hold(pid)["state"] == "POSTED"
+
+
+def test_a_paid_retry_without_a_settlement_warns_once_and_the_hold_stays_sent(harness: Harness, caplog):
+    # GIVEN a payment signed and sent
+    req = requirement_v1()
+    pid = payment_id(harness.session_id, TOOL_USE_ID, req, 1)
+    harness.stub_instrument()
+    harness.stub_signature(req, pid, eip3009_payload())
+    use, state = tool_use(), {}
+    assert harness.after_tool_call(use, state, result_402(req)).retry is True
+    # WHEN the paid retry's result carries no settlement header (a tool that does not pass it on)
+    payload = {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": {}, "url": TOOL_URL}
+    with caplog.at_level(logging.INFO, logger="predebit_agentcore"):
+        harness.after_tool_call(use, state, {"status": "success", "content": [{"text": json.dumps(payload)}]})
+    # THEN the hold stays SENT, its budget still reserved, and one warning line names the paymentId
+    assert harness.hold(pid)["state"] == "SENT"
+    assert harness.session()["reserved"] == "1.00"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].getMessage() == (
+        f"predebit hold {pid} stays SENT: the paid retry's result reports no settlement; "
+        "expire will return its budget even if the merchant settled"
+    )

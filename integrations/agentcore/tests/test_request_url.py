@@ -29,12 +29,15 @@ def requirement_v2() -> dict[str, Any]:
     }
 
 
-def result_402_v2(requirement: dict[str, Any], resource_url: str | None) -> dict[str, Any]:
+def result_402_v2(requirement: dict[str, Any], resource_url: str | None, answered: str | None = None) -> dict[str, Any]:
+    """A v2 402 result; ``answered`` is the URL the tool says answered (the plugin's http_request names it)."""
     required: dict[str, Any] = {"x402Version": 2, "accepts": [requirement]}
     if resource_url is not None:
         required["resource"] = {"url": resource_url, "mimeType": "application/json"}
     header = base64.b64encode(json.dumps(required).encode()).decode()
-    body = {"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}}
+    body: dict[str, Any] = {"statusCode": 402, "headers": {"PAYMENT-REQUIRED": header}, "body": {}}
+    if answered is not None:
+        body["url"] = answered
     return {"status": "success", "content": [{"text": f"PAYMENT_REQUIRED: {json.dumps(body)}"}]}
 
 
@@ -60,7 +63,9 @@ def test_request_url_is_the_tool_calls_url_even_when_the_402_declares_another_re
     harness.stub_instrument()
     use, state = http_tool_use("https://api.weather.example/v2/forecast"), {}
     # WHEN the 402 is handled
-    event = harness.after_tool_call(use, state, result_402_v2(requirement_v2(), "https://pay.elsewhere.example/v2"))
+    event = harness.after_tool_call(
+        use, state, result_402_v2(requirement_v2(), "https://pay.elsewhere.example/v2", use["input"]["url"])
+    )
     # THEN verify saw both: requestUrl from the tool call, resource from the 402 ...
     assert len(seen) == 1
     assert seen[0]["requestUrl"] == "https://api.weather.example/v2/forecast"
@@ -78,7 +83,7 @@ def pay_as_travel_agent(
     pid = payment_id(h.session_id, TOOL_USE_ID, req, 1)
     h.stub_instrument()
     state: dict[str, Any] = {}
-    return h, h.after_tool_call(http_tool_use(tool_url), state, result_402_v2(req, declared)), state, pid
+    return h, h.after_tool_call(http_tool_use(tool_url), state, result_402_v2(req, declared, tool_url)), state, pid
 
 
 def test_host_allow_list_admits_the_payment_when_the_tool_requested_the_allowed_host(ledger_url: str):
@@ -91,7 +96,9 @@ def test_host_allow_list_admits_the_payment_when_the_tool_requested_the_allowed_
     h.stub_signature(req, pid, eip3009_payload(), version="2")
     use, state = http_tool_use("https://api.flights.example/v1/fares"), {}
     # WHEN the 402 (declaring the same origin) is handled
-    event = h.after_tool_call(use, state, result_402_v2(req, "https://api.flights.example/v1/fares"))
+    event = h.after_tool_call(
+        use, state, result_402_v2(req, "https://api.flights.example/v1/fares", use["input"]["url"])
+    )
     # THEN it is paid and sent
     assert seen[0]["requestUrl"] == "https://api.flights.example/v1/fares"
     assert event.retry is True

@@ -40,6 +40,11 @@ class PredebitConfig:
             case-insensitively); default: x402's current x402ExactPermit2Proxy,
             ``0x402085c248EeA27D92E8b30b2C58ed07f9E20001``. Any other spender is refused as
             SIGNED_PAYLOAD_MISMATCH before the payment leaves the process.
+        redirect_free_tools: names of tools whose result does not say which URL answered but which
+            never follow a redirect, so their ``url`` input is the URL that answered. A tool with a
+            ``url`` input that is neither listed here nor reports ``url`` in its result (the plugin's
+            own http_request does) is declined RESOURCE_MISMATCH before verify: a redirect to another
+            origin cannot be ruled out. Default: none.
     """
 
     agent_id: str
@@ -54,6 +59,7 @@ class PredebitConfig:
     backoff_base_seconds: float = 0.2
     valid_before_slack_seconds: int = 30
     permit2_proxies: tuple[str, ...] = DEFAULT_PERMIT2_PROXIES
+    redirect_free_tools: tuple[str, ...] = ()
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 

@@ -9,6 +9,9 @@ VERIFIER_UNAVAILABLE = "VERIFIER_UNAVAILABLE"
 PAYMENT_TYPE_NOT_SUPPORTED = "PAYMENT_TYPE_NOT_SUPPORTED"
 NETWORK_NOT_ALLOWED = "NETWORK_NOT_ALLOWED"
 SIGNED_PAYLOAD_MISMATCH = "SIGNED_PAYLOAD_MISMATCH"
+# verify's code, also raised by the plugin before verify when the 402 may come from another origin
+# than the URL the tool call requested (a redirect).
+RESOURCE_MISMATCH = "RESOURCE_MISMATCH"
 
 _MESSAGES = {
     VERIFIER_UNAVAILABLE: "predebit could not be reached; nothing was signed.",

@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPluginConfig
 from bedrock_agentcore.payments.integrations.handlers import get_payment_handler
 from bedrock_agentcore.payments.integrations.strands import AgentCorePaymentsPlugin
@@ -32,11 +33,14 @@ from bedrock_agentcore.payments.manager import PaymentError, PaymentManager
 from strands import Agent
 from strands.hooks import AfterToolCallEvent
 from strands.plugins import hook
+from strands.tools import tool
 
+from . import http_tool
 from .client import PredebitClient, PredebitConfig
 from .errors import (
     NETWORK_NOT_ALLOWED,
     PAYMENT_TYPE_NOT_SUPPORTED,
+    RESOURCE_MISMATCH,
     SIGNED_PAYLOAD_MISMATCH,
     VERIFIER_UNAVAILABLE,
     PredebitDeclined,
@@ -102,8 +106,9 @@ class _ToolCall:
     tool_use_id: str
     tool_name: str
     invocation_state: dict[str, Any]
-    request_url: str | None = None  # the URL the tool requested, from its input (never the 402)
+    request_url: str | None = None  # the url input, or the URL that answered after a same-origin redirect
     resource: str | None = None  # the resource the v2 402 declares
+    unjudged: str | None = None  # why the 402's origin may not be the judged one: the decline, before verify
     signed_hold: Hold | None = None
 
     def attempt(self) -> int:
@@ -150,6 +155,91 @@ def request_url_of(tool_input: Any) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
+REDIRECTED_ELSEWHERE = (
+    "The 402 came from another origin than the URL the tool call requested (the tool followed a redirect); "
+    "predebit pays only the origin its host rules judged, so nothing was signed."
+)
+REDIRECT_UNREPORTED = (
+    "The tool followed a redirect and does not say which URL answered, so the 402's origin is unknown; "
+    "nothing was signed."
+)
+URL_UNREPORTED = (
+    "The tool's result does not say which URL answered the 402, so a redirect to another origin cannot be "
+    "ruled out; nothing was signed. A tool should report it as `url` in its result (the plugin's http_request "
+    "does), or be listed in PredebitConfig.redirect_free_tools if it never follows a redirect."
+)
+URL_UNREADABLE = "The URL the tool requested or the one that answered cannot be parsed; nothing was signed."
+
+
+def _content_blocks(result: Any) -> list[Any]:
+    """A tool result's content blocks, in the shapes the SDK's handlers read (a list, or ``content``)."""
+    content = result if isinstance(result, list) else result.get("content") if isinstance(result, Mapping) else None
+    return content if isinstance(content, list) else []
+
+
+def answered_url_of(result: Any) -> tuple[str | None, bool]:
+    """What a tool result says about where its 402 came from: (the URL that answered, whether it says it followed
+    a redirect).
+
+    The URL is the ``url`` field of the ``PAYMENT_REQUIRED:`` block, the block the SDK's handler reads the
+    402 from; the plugin's http_request writes it. Nothing else in the result counts: the merchant's
+    body is under ``body`` there, and another block could be the merchant's text. strands-agents-tools'
+    http_request names no URL but writes a ``Redirects: ...`` line when it followed any.
+    """
+    url: str | None = None
+    redirected = False
+    seen_402 = False
+    for block in _content_blocks(result):
+        text = block.get("text") if isinstance(block, Mapping) else getattr(block, "text", None)
+        if not isinstance(text, str):
+            continue
+        if text.startswith("Redirects:"):
+            redirected = True
+        elif text.startswith(http_tool.PAYMENT_REQUIRED_MARKER) and not seen_402:
+            seen_402 = True
+            try:
+                parsed = json.loads(text[len(http_tool.PAYMENT_REQUIRED_MARKER) :])
+            except ValueError:
+                continue
+            value = parsed.get("url") if isinstance(parsed, dict) else None
+            url = value if isinstance(value, str) and value else None
+    return url, redirected
+
+
+def judged_url(
+    tool_name: str, tool_input: Any, result: Any, redirect_free_tools: tuple[str, ...] = ()
+) -> tuple[str | None, str | None]:
+    """The requestUrl verify judges for a tool call's 402, and why it must not be paid (None: it may be asked).
+
+    A tool call with a ``url`` input is judged on the URL that answered, which must be on that input's
+    origin: the host rules were written for the URL the agent asked for, and a redirect elsewhere would
+    take the paid retry's header along. The tool result states the URL (the plugin's http_request
+    does); a tool that says it followed a redirect without naming the URL is refused, and so is one
+    that says nothing, unless the operator lists it in ``redirect_free_tools`` (then its ``url`` input
+    is the URL that answered). A call without a ``url`` input (an MCP Gateway call) names no URL.
+    """
+    requested = request_url_of(tool_input)
+    if requested is None:
+        return None, None
+    answered, redirected = answered_url_of(result)
+    if answered is not None:
+        try:
+            moved = not http_tool.same_origin(answered, requested)
+            redirected_within = httpx.URL(answered) != httpx.URL(requested)
+        except httpx.InvalidURL:
+            return requested, URL_UNREADABLE
+        if moved:
+            return requested, REDIRECTED_ELSEWHERE
+        # Not redirected: verify still gets the url input as the agent wrote it, so its refusal of a URL
+        # that HTTP clients could read with different hosts (a backslash, ...) still applies.
+        return (answered if redirected_within else requested), None
+    if redirected:
+        return requested, REDIRECT_UNREPORTED
+    if tool_name in redirect_free_tools:
+        return requested, None
+    return requested, URL_UNREPORTED
+
+
 def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
     """The top-level resource URL of a v2 PAYMENT-REQUIRED header, if there is one."""
     headers = payment_required_request.get("headers") or {}
@@ -166,6 +256,13 @@ def _v2_resource_url(payment_required_request: dict[str, Any]) -> str | None:
             if isinstance(resource, str):
                 return resource
     return None
+
+
+def _refuse_unjudged(call: _ToolCall | None) -> None:
+    """Declines a 402 whose origin may not be the one predebit would judge (see ``judged_url``)."""
+    if call is not None and call.unjudged is not None:
+        logger.info("predebit NO %s before verify for toolUseId %s", RESOURCE_MISMATCH, call.tool_use_id)
+        raise PredebitDeclined(RESOURCE_MISMATCH, call.unjudged)
 
 
 def _check_header(header: dict[str, str], signed: _Signed) -> PaymentClaims:
@@ -281,6 +378,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         @functools.wraps(original_generate)
         def generate_payment_header(*args: Any, **kwargs: Any) -> dict[str, str]:
             call = _CALL.get()
+            _refuse_unjudged(call)  # before anything, AgentCore's instrument lookup included
             request = kwargs.get("payment_required_request")
             if call is not None and isinstance(request, dict):
                 call.resource = _v2_resource_url(request)
@@ -326,12 +424,14 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             if sent_id is not None:
                 self._settle(sent_id, event)
 
-        call = _ToolCall(
-            tool_use_id,
-            event.tool_use.get("name", "unknown"),
-            event.invocation_state,
-            request_url=request_url_of(event.tool_use.get("input")),
+        tool_name = event.tool_use.get("name", "unknown")
+        request_url, unjudged = judged_url(
+            tool_name,
+            event.tool_use.get("input"),
+            event.result,
+            tuple(self.predebit_config.redirect_free_tools),
         )
+        call = _ToolCall(tool_use_id, tool_name, event.invocation_state, request_url=request_url, unjudged=unjudged)
         token = _CALL.set(call)
         try:
             super().after_tool_call(event)
@@ -359,6 +459,48 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             key = f"payment_failure_{event.tool_use.get('toolUseId', 'unknown')}"
             event.invocation_state[key].update(exception.as_dict())
 
+    # ---- the tool ---------------------------------------------------------------------------
+
+    # Replaces the SDK's http_request (Strands registers a subclass's @tool in place of its parent's
+    # of the same name; provide_http_request=False still drops it). The SDK's follows every redirect
+    # with httpx, which forwards the payment header to whatever origin it is sent to, and does not
+    # say which URL answered: a 402 from an open redirect's target would be judged, and paid, as the
+    # allow-listed URL. This one never leaves the requested origin and names the URL that answered
+    # (see http_tool), so the payment stays on the origin predebit judged, on the first request and
+    # on the paid retry alike. after_tool_call also refuses any tool's 402 that came, or may have
+    # come, from another origin (judged_url), whatever tool produced it. (mypy: strands types a
+    # method tool with its class as the first parameter, so any override differs in that one.)
+    @tool
+    def http_request(  # type: ignore[override]
+        self,
+        url: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | str | None = None,
+    ) -> dict[str, Any]:
+        """Call an HTTP endpoint. 402 Payment Required responses are settled automatically, after predebit's check.
+
+        When the endpoint responds with HTTP 402, the payments plugin verifies the payment with predebit,
+        signs it, adds the payment header to ``headers`` and re-invokes this tool, yielding the final
+        response and (when the merchant settles) its PAYMENT-RESPONSE header.
+
+        Redirects are followed only within the origin (scheme, host, port) of ``url``. A redirect to
+        another origin is returned as is (status 3xx, with its ``location`` header) and nothing is paid
+        for it; request that URL yourself if you mean to.
+
+        Returns a Strands ToolResult dict: ``status`` is ``success`` for any HTTP answer (HTTP errors are in
+        the text, not raised), and ``content`` is one text block holding JSON with ``statusCode``,
+        ``headers``, ``body`` and ``url`` (the URL that answered). On 402 the text is prefixed with
+        ``PAYMENT_REQUIRED:``.
+
+        Args:
+            url: The full URL to request.
+            method: HTTP method. Defaults to ``GET``.
+            headers: Optional request headers. The plugin adds the payment header here on retry.
+            body: Optional request body. ``dict`` is sent as JSON; ``str`` as is. Ignored for ``GET``/``HEAD``.
+        """
+        return http_tool.http_request(url, method, headers, body)
+
     # ---- the guarded signature ------------------------------------------------------------
 
     def _guarded_process_payment(
@@ -373,6 +515,7 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         payment_connector_id: str | None = None,
     ) -> dict[str, Any]:
         call = _CALL.get()
+        _refuse_unjudged(call)
         x402 = payment_input.get("cryptoX402") if isinstance(payment_input, dict) else None
         if payment_type != "CRYPTO_X402" or not isinstance(x402, dict):
             raise PredebitDeclined(
@@ -598,7 +741,13 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             return
         settlement = find_settlement(event.result, event.tool_use.get("name", ""), event.tool_use.get("input"))
         if settlement is None:
-            logger.warning("predebit hold %s: no settlement in the paid retry's result; it stays SENT", sent_id)
+            # The merchant may still have settled: the tool did not pass its settlement on (see the README
+            # on which tools do). The ledger's expire will void the hold and return its budget (ExpiredSent).
+            logger.warning(
+                "predebit hold %s stays SENT: the paid retry's result reports no settlement; "
+                "expire will return its budget even if the merchant settled",
+                sent_id,
+            )
             return
         commit = {**hold.ledger_event("commit"), "settlement": settlement}
         if hold.amount_micros is not None:
