@@ -4,7 +4,8 @@
 //! and into every field of a policy; the response, the sealed audit record and the decision
 //! token are searched for a marker no valid value can hold.
 //!
-//! The strategies and spoilers are shared with the ledger's test (`ledger/no_echo.rs`).
+//! The strategies and spoilers are shared with the ledger's and the x402 parsers' tests
+//! (`ledger/no_echo.rs`, `x402/no_echo.rs`).
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -48,6 +49,9 @@ pub(crate) fn adversarial_text() -> impl Strategy<Value = String> {
         Just("{\"a\":[".to_string()),
         Just("https://api.example/".to_string()),
         Just("eip155:8453".to_string()),
+        Just("eip155:".to_string()),
+        Just("base".to_string()),
+        Just("\t".to_string()),
         Just("0x".to_string()),
         Just("CRYPTO_X402".to_string()),
         "[ -~]{0,12}",
