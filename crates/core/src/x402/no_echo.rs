@@ -3,14 +3,14 @@
 //! strings go into every field of every kind of x402 value, and into the raw header text.
 
 use proptest::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::testdata::*;
 use super::*;
 
 // The marker and the adversarial strings are the verify test's: one generator for every
 // no-echo test, so a piece of hostile text added there is tried here too.
-use crate::decision::no_echo::{adversarial_text, holds_marker, MARKER};
+use crate::decision::no_echo::{adversarial_text, holds_marker, pointers, spoil, Spoil, MARKER};
 /// Every refusal's `to_string()` fits in this many bytes.
 const MAX_MESSAGE_BYTES: usize = 300;
 
@@ -101,65 +101,6 @@ impl Target {
 
 const URL: &str = "https://api.example.com/premium-data";
 
-/// JSON pointers to every value below the root of `value` (objects, arrays and leaves).
-fn pointers(value: &Value, at: &str, out: &mut Vec<String>) {
-    let children: Vec<(String, &Value)> = match value {
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| (k.replace('~', "~0").replace('/', "~1"), v))
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i.to_string(), v))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (key, child) in children {
-        let path = format!("{at}/{key}");
-        out.push(path.clone());
-        pointers(child, &path, out);
-    }
-}
-
-/// How a field is spoiled.
-#[derive(Clone, Copy, Debug)]
-enum Spoil {
-    /// The field becomes the string.
-    String,
-    /// The field becomes an object keyed by the string.
-    ObjectKey,
-    /// The field becomes an array holding the string.
-    Array,
-    /// The field's parent gains a key named by the string (the field itself is kept).
-    SiblingKey,
-}
-
-fn spoil(doc: &mut Value, pointer: &str, how: Spoil, text: &str) {
-    let text_value = Value::String(text.to_string());
-    match how {
-        Spoil::String => set(doc, pointer, text_value),
-        Spoil::ObjectKey => {
-            let mut map = Map::new();
-            map.insert(text.to_string(), text_value);
-            set(doc, pointer, Value::Object(map));
-        }
-        Spoil::Array => set(doc, pointer, Value::Array(vec![text_value])),
-        Spoil::SiblingKey => {
-            let parent = pointer.rsplit_once('/').map_or("", |(p, _)| p);
-            if let Some(Value::Object(map)) = doc.pointer_mut(parent) {
-                map.insert(text.to_string(), text_value);
-            }
-        }
-    }
-}
-
-fn set(doc: &mut Value, pointer: &str, value: Value) {
-    if let Some(slot) = doc.pointer_mut(pointer) {
-        *slot = value;
-    }
-}
-
 fn assert_quiet(refusals: &[FieldError], context: &str) -> Result<(), TestCaseError> {
     for refusal in refusals {
         let message = refusal.to_string();
@@ -185,7 +126,7 @@ proptest! {
     fn no_refusal_of_a_spoiled_field_echoes_the_input_or_grows_with_it(
         target in prop::sample::select(TARGETS.to_vec()),
         field in any::<prop::sample::Index>(),
-        how in prop::sample::select(vec![Spoil::String, Spoil::ObjectKey, Spoil::Array, Spoil::SiblingKey]),
+        how in prop::sample::select(vec![Spoil::String, Spoil::Append, Spoil::ObjectKey, Spoil::Array, Spoil::Number, Spoil::SiblingKey]),
         text in adversarial_text(),
     ) {
         // GIVEN a realistic x402 value with one field (any depth) spoiled by an adversarial string
