@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod money;
 pub mod network;
 pub mod payload;
+pub mod payment_id;
 pub mod policy;
 pub mod reason;
 pub mod records;
