@@ -24,6 +24,7 @@ pub mod policy;
 pub mod reason;
 pub mod records;
 pub mod request_url;
+pub mod signed_check;
 pub mod store;
 pub mod token;
 pub mod verify;

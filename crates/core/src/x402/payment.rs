@@ -44,6 +44,10 @@ pub struct SignedTerms {
     pub valid_before: Option<u64>,
     /// The authorisation mechanism.
     pub kind: SignedKind,
+    /// The payer (`authorization.from` / `permit2Authorization.from`).
+    pub from: String,
+    /// Permit2 only: who may spend the permit (x402's proxy).
+    pub spender: Option<String>,
 }
 
 /// Parses an `X-PAYMENT` (v1) or `PAYMENT-SIGNATURE` (v2) header value (base64 JSON) into its
@@ -141,12 +145,20 @@ fn parse_v2(map: &Map<String, Value>) -> Result<(Value, Option<SignedTerms>), Fi
 }
 
 /// Parses the scheme payload for `network`; `asset` is the token named by the envelope, if any.
-fn parse_payload(
+/// A payload carrying both an EIP-3009 and a Permit2 authorization is refused: which one a
+/// facilitator would settle is not the payer's to guess.
+pub fn parse_payload(
     payload: &Value,
     network: &str,
     asset: Option<&str>,
 ) -> Result<(Value, Option<SignedTerms>), FieldError> {
     let map = object(payload, "payload")?;
+    if map.contains_key("authorization") && map.contains_key("permit2Authorization") {
+        return Err(FieldError::new(
+            "payload",
+            "carries both an EIP-3009 authorization and a permit2Authorization",
+        ));
+    }
     match family(network) {
         Some(Family::Evm) if map.contains_key("authorization") => {
             parse_eip3009(map, network, asset).map(|(v, t)| (v, Some(t)))
@@ -220,6 +232,8 @@ fn parse_eip3009(
         value,
         valid_before: Some(decimal_to_u64_saturating(&valid_before)),
         kind: SignedKind::Eip3009,
+        from: from.to_string(),
+        spender: None,
     };
     Ok((normalised, terms))
 }
@@ -268,6 +282,8 @@ fn parse_permit2(
         // Permit2 accepts block.timestamp == deadline; predebit expiries are exclusive.
         valid_before: Some(decimal_to_u64_saturating(&deadline).saturating_add(1)),
         kind: SignedKind::Permit2,
+        from: from.to_string(),
+        spender: Some(spender.to_string()),
     };
     Ok((normalised, terms))
 }
@@ -306,6 +322,8 @@ mod tests {
                 value: "10000".into(),
                 valid_before: Some(1_740_672_154),
                 kind: SignedKind::Eip3009,
+                from: PAYER.into(),
+                spender: None,
             })
         );
     }
@@ -450,6 +468,16 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_with_both_authorizations_is_refused() {
+        // GIVEN an EIP-3009 payload that also carries a Permit2 authorization
+        let mut header = v2_payment_signature();
+        header["payload"]["permit2Authorization"] =
+            permit2_payload()["permit2Authorization"].clone();
+        // THEN neither is guessed at
+        assert_eq!(payment_signature(&header).unwrap_err().field, "payload");
+    }
+
+    #[test]
     fn v2_permit2_terms_pay_the_witness_and_shift_the_deadline() {
         // GIVEN a Permit2 payload WHEN parsed THEN to is witness.to and valid_before is deadline+1
         let mut header = v2_payment_signature();
@@ -464,6 +492,8 @@ mod tests {
                 value: "10000".into(),
                 valid_before: Some(1_740_672_155),
                 kind: SignedKind::Permit2,
+                from: PAYER.into(),
+                spender: Some(PERMIT2_PROXY.into()),
             })
         );
         let auth = &normalised["payload"]["permit2Authorization"];
