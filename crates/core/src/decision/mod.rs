@@ -14,6 +14,7 @@ mod checks;
 pub(crate) mod no_echo;
 mod prepare;
 mod seal;
+mod select;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -26,8 +27,9 @@ use crate::store::{StoreError, VerifyReader};
 use crate::verify::VerifyRequest;
 use crate::x402::Requirement;
 
-pub use prepare::{prepare, Prepared};
+pub use prepare::{prepare, prepare_request, Prepared};
 pub use seal::finish;
+pub use select::{check_position, select, CHECK_ORDER};
 
 /// The only x402 scheme predebit approves today.
 pub const SCHEME_EXACT: &str = "exact";

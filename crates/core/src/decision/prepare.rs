@@ -24,6 +24,11 @@ pub struct Prepared {
 pub fn prepare(event: &Value) -> Result<Prepared, Box<Outcome>> {
     let request = parse_request(event)
         .map_err(|p| Box::new(Outcome::declined(ReasonCode::InvalidRequest, p.to_string())))?;
+    prepare_request(request)
+}
+
+/// As [`prepare`], for a request already parsed (authorize builds one per `accepts` entry).
+pub fn prepare_request(request: VerifyRequest) -> Result<Prepared, Box<Outcome>> {
     let with_request = |mut o: Outcome| {
         o.request = Some(request.clone());
         Box::new(o)
