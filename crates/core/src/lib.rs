@@ -8,6 +8,7 @@ pub mod address;
 pub mod asset;
 pub mod audit;
 pub mod audit_check;
+pub mod authorize;
 pub mod canonical;
 pub mod decision;
 pub mod hold;

@@ -69,7 +69,7 @@ pub struct FieldProblem {
     pub problem: String,
 }
 
-fn problem(field: &str, problem: &str) -> FieldProblem {
+pub(crate) fn problem(field: &str, problem: &str) -> FieldProblem {
     FieldProblem {
         field: field.to_string(),
         problem: problem.to_string(),
@@ -107,7 +107,7 @@ pub fn unknown_field(key: &str, problem: &str) -> FieldProblem {
     }
 }
 
-fn string_field(
+pub(crate) fn string_field(
     obj: &Map<String, Value>,
     field: &str,
     required: bool,
@@ -122,13 +122,13 @@ fn string_field(
 
 /// An identifier: non-empty, at most [`MAX_ID_LEN`] bytes, printable ASCII without `#` (which
 /// separates the parts of predebit's keys) or spaces.
-fn identifier(obj: &Map<String, Value>, field: &str) -> Result<String, FieldProblem> {
+pub(crate) fn identifier(obj: &Map<String, Value>, field: &str) -> Result<String, FieldProblem> {
     let value = string_field(obj, field, true)?.unwrap_or_default();
     check_identifier(field, &value)?;
     Ok(value)
 }
 
-fn check_identifier(field: &str, value: &str) -> Result<(), FieldProblem> {
+pub(crate) fn check_identifier(field: &str, value: &str) -> Result<(), FieldProblem> {
     if value.is_empty() {
         return Err(problem(field, "must not be empty"));
     }

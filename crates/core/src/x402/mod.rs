@@ -5,6 +5,7 @@
 //! the field at fault. Networks come out as CAIP-2, atomic amounts as canonical decimal strings.
 
 mod fields;
+pub(crate) use fields::base64_json_object;
 pub mod payment;
 pub mod payment_required;
 pub mod settlement;
