@@ -1,6 +1,7 @@
 //! Integration tests against DynamoDB Local (and moto for Secrets Manager). One test binary.
 
 mod audit_check;
+mod authorize;
 mod common;
 mod ledger_events;
 mod ledger_flow;

@@ -87,6 +87,11 @@ pub enum ReasonCode {
     StoreConflict,
     /// This deployment does not serve the requested operation.
     OpNotAllowed,
+    // Authorize (enforcing mode).
+    /// AgentCore refused to sign; the hold was released.
+    SigningFailed,
+    /// AgentCore did not answer in time; the hold is kept and the same request continues it.
+    SignerUnavailable,
     // Plugin.
     /// The verifier or the ledger could not be reached; nothing was signed.
     VerifierUnavailable,
@@ -94,7 +99,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 40] = [
+    pub const ALL: [ReasonCode; 42] = [
         Self::Approved,
         Self::InvalidRequest,
         Self::RequirementInvalid,
@@ -134,6 +139,8 @@ impl ReasonCode {
         Self::SignedPayloadMismatch,
         Self::StoreConflict,
         Self::OpNotAllowed,
+        Self::SigningFailed,
+        Self::SignerUnavailable,
         Self::VerifierUnavailable,
     ];
 
@@ -179,6 +186,8 @@ impl ReasonCode {
             Self::SignedPayloadMismatch => "SIGNED_PAYLOAD_MISMATCH",
             Self::StoreConflict => "STORE_CONFLICT",
             Self::OpNotAllowed => "OP_NOT_ALLOWED",
+            Self::SigningFailed => "SIGNING_FAILED",
+            Self::SignerUnavailable => "SIGNER_UNAVAILABLE",
             Self::VerifierUnavailable => "VERIFIER_UNAVAILABLE",
         }
     }
@@ -237,6 +246,10 @@ impl ReasonCode {
             Self::SignedPayloadMismatch => "The signed payment differs from the approved one.",
             Self::StoreConflict => "Concurrent updates kept conflicting; nothing was held, retry.",
             Self::OpNotAllowed => "This deployment does not serve that operation.",
+            Self::SigningFailed => "The wallet refused to sign; the hold was released.",
+            Self::SignerUnavailable => {
+                "The wallet did not answer in time; send the same request again to continue."
+            }
             Self::VerifierUnavailable => "predebit could not be reached; nothing was signed.",
         }
     }

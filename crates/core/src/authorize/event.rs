@@ -46,6 +46,8 @@ pub struct AuthorizeRequest {
     pub entries: Vec<Value>,
     /// v2: the top-level resource URL the merchant declares (v1 entries carry their own).
     pub resource: Option<String>,
+    /// v2: the offer's `resource` object as received (the payment header repeats it).
+    pub resource_object: Option<Value>,
     /// The URL the tool requested.
     pub request_url: Option<HttpUrl>,
     /// The wallet owner.
@@ -148,10 +150,12 @@ pub fn parse_authorize(event: &Value) -> Result<AuthorizeRequest, FieldProblem> 
         }
         _ => return Err(problem(ATTEMPT, "is required")),
     };
+    let resource_object = offer.get("resource").filter(|_| x402_version == 2).cloned();
     Ok(AuthorizeRequest {
         x402_version,
         entries,
         resource,
+        resource_object,
         request_url,
         user_id: identifier(obj, "userId")?,
         agent_id: identifier(obj, "agentId")?,

@@ -164,6 +164,57 @@ pub async fn decide<R: VerifyReader>(
     finish(outcome, ctx)
 }
 
+/// A NO for `reason` that never reached the checks (authorize's malformed event), sealed.
+pub fn refuse(reason: ReasonCode, detail: String, ctx: DecisionContext<'_>) -> Decision {
+    finish(Outcome::declined(reason, detail), ctx)
+}
+
+/// The decision over several candidate requests (authorize: one per `accepts` entry, in the
+/// merchant's order): the checks needing no store read for each, one store read for all of them
+/// (they share user, agent and session), the checks that do, then [`select`] picks the outcome
+/// that is sealed. `None` candidates (an entry without a paymentId) are malformed requirements.
+/// Returns the decision and the index of the chosen candidate.
+pub async fn decide_among<R: VerifyReader>(
+    reader: &R,
+    candidates: Vec<Option<VerifyRequest>>,
+    ctx: DecisionContext<'_>,
+) -> (Decision, usize) {
+    let prepared: Vec<Result<Prepared, Box<Outcome>>> = candidates
+        .into_iter()
+        .map(|candidate| match candidate {
+            Some(request) => prepare_request(request),
+            None => Err(Box::new(Outcome::declined(
+                ReasonCode::RequirementInvalid,
+                "requirement: an entry holds a number that is not an integer",
+            ))),
+        })
+        .collect();
+    let keys = prepared
+        .iter()
+        .find_map(|p| p.as_ref().ok().map(|p| p.request.keys()));
+    let snapshot = match keys {
+        Some(keys) => Some(reader.read_for_verify(&keys).await),
+        None => None,
+    };
+    let outcomes: Vec<Outcome> = prepared
+        .into_iter()
+        .map(|p| match (p, &snapshot) {
+            (Err(outcome), _) => *outcome,
+            (Ok(p), Some(Ok(snapshot))) => p.evaluate(snapshot, ctx.now),
+            (Ok(p), Some(Err(err))) => store_unavailable(p, err),
+            (Ok(p), None) => store_unavailable(p, &StoreError::Unavailable(String::new())),
+        })
+        .collect();
+    let chosen = select(&outcomes).unwrap_or(0);
+    let outcome = outcomes.into_iter().nth(chosen).unwrap_or_else(|| {
+        Outcome::declined(
+            ReasonCode::InvalidRequest,
+            "accepts: offers no payment option",
+        )
+    });
+    (finish(outcome, ctx), chosen)
+}
+
 fn store_unavailable(prepared: Prepared, err: &StoreError) -> Outcome {
     let detail = match err {
         StoreError::Unavailable(_) => "the store did not answer in time",

@@ -1,0 +1,395 @@
+//! authorize against DynamoDB Local, with an in-process signer standing in for AgentCore
+//! Payments (idempotent on clientToken, counting its signatures, with switches for refusals,
+//! silence and wrong terms): selection, reserve, sign, the post-sign check, markSent, the header,
+//! and every failure step.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use predebit_core::authorize::{
+    AuthorizeConfig, AuthorizeContext, Authorizer, SignError, SignRequest, Signed, Signer,
+};
+use predebit_core::hold::{Hold, HoldState};
+use predebit_core::ledger::LedgerStore;
+use predebit_store::DynamoStore;
+use predebit_tests::fresh_store;
+use serde_json::{json, Value};
+
+use crate::common::{seed_demo, test_keys, NOW};
+
+const SESSION: &str = "ps-alice-main";
+const USDC_BASE: &str = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
+const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+
+/// How the stand-in signer answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Sign,
+    Refuse,
+    Silent,
+    WrongRecipient,
+    TooLong,
+}
+
+/// AgentCore Payments' ProcessPayment as far as authorize sees it: one signature per
+/// clientToken (the same token again returns the same payload), counted.
+struct StandIn {
+    mode: Mutex<Mode>,
+    by_token: Mutex<HashMap<String, Value>>,
+    signatures: AtomicU64,
+    calls: AtomicU64,
+    last: Mutex<Option<SignRequest>>,
+}
+
+impl StandIn {
+    fn new() -> Self {
+        Self {
+            mode: Mutex::new(Mode::Sign),
+            by_token: Mutex::default(),
+            signatures: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+impl Signer for StandIn {
+    async fn sign(&self, request: &SignRequest) -> Result<Signed, SignError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        *self.last.lock().unwrap() = Some(request.clone());
+        let mode = *self.mode.lock().unwrap();
+        match mode {
+            Mode::Refuse => return Err(SignError::Refused("ValidationException")),
+            Mode::Silent => return Err(SignError::Unavailable("timeout")),
+            _ => {}
+        }
+        let mut by_token = self.by_token.lock().unwrap();
+        if let Some(payload) = by_token.get(&request.client_token) {
+            return Ok(Signed {
+                payload: payload.clone(),
+            });
+        }
+        let r = &request.requirement;
+        let amount = r
+            .get("amount")
+            .or_else(|| r.get("maxAmountRequired"))
+            .unwrap();
+        let to = if mode == Mode::WrongRecipient {
+            json!("0x0000000000000000000000000000000000000bad")
+        } else {
+            r["payTo"].clone()
+        };
+        let valid_before = if mode == Mode::TooLong {
+            NOW + 86_400
+        } else {
+            NOW + r["maxTimeoutSeconds"].as_u64().unwrap()
+        };
+        let n = self.signatures.fetch_add(1, Ordering::SeqCst) + 1;
+        let payload = if r["extra"]["assetTransferMethod"] == "permit2" {
+            json!({"signature": format!("0x{}", "22".repeat(65)), "permit2Authorization": {
+                "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66",
+                "permitted": {"token": r["asset"], "amount": amount},
+                "spender": "0x402085c248EeA27D92E8b30b2C58ed07f9E20001",
+                "nonce": n.to_string(), "deadline": (valid_before - 1).to_string(),
+                "witness": {"to": to, "validAfter": (NOW - 600).to_string()}}})
+        } else {
+            json!({"signature": format!("0x{}", "11".repeat(65)), "authorization": {
+                "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66", "to": to, "value": amount,
+                "validAfter": (NOW - 600).to_string(), "validBefore": valid_before.to_string(),
+                "nonce": format!("0x{n:064x}")}})
+        };
+        by_token.insert(request.client_token.clone(), payload.clone());
+        Ok(Signed { payload })
+    }
+}
+
+struct Fixture {
+    authorizer: Authorizer<DynamoStore, DynamoStore, StandIn>,
+}
+
+impl Fixture {
+    async fn new(name: &str) -> Self {
+        let store = fresh_store(name).await;
+        seed_demo(&store).await;
+        Self {
+            authorizer: Authorizer::new(
+                store.clone(),
+                store,
+                StandIn::new(),
+                AuthorizeConfig::default(),
+            ),
+        }
+    }
+
+    fn signer(&self) -> &StandIn {
+        self.authorizer.signer()
+    }
+
+    async fn run(&self, event: &Value, request_id: &str) -> Value {
+        let keys = test_keys();
+        self.authorizer
+            .handle(
+                event,
+                AuthorizeContext {
+                    request_id,
+                    now: NOW,
+                    keys: &keys,
+                },
+            )
+            .await
+            .response
+    }
+
+    async fn hold(&self, payment_id: &str) -> Option<Hold> {
+        self.authorizer
+            .ledger()
+            .store()
+            .read_hold(SESSION, payment_id)
+            .await
+            .unwrap()
+    }
+
+    async fn reserved_micros(&self) -> u64 {
+        self.authorizer
+            .ledger()
+            .store()
+            .read_session_page(SESSION, None, 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .reserved_micros
+    }
+}
+
+fn entry(network: &str, amount: &str, permit2: bool) -> Value {
+    let mut extra = json!({"name": "USD Coin", "version": "2"});
+    if permit2 {
+        extra["assetTransferMethod"] = json!("permit2");
+    }
+    json!({"scheme": "exact", "network": network, "amount": amount, "asset": USDC_BASE,
+        "payTo": PAY_TO, "maxTimeoutSeconds": 60, "extra": extra})
+}
+
+fn v2_event(accepts: Vec<Value>) -> Value {
+    let offer = json!({"x402Version": 2, "resource": {"url": "https://api.weather.example/v2/forecast"},
+        "accepts": accepts});
+    json!({"version": "1", "x402Version": 2, "paymentRequired": STANDARD.encode(offer.to_string()),
+        "requestUrl": "https://api.weather.example/v2/forecast", "userId": "user-alice",
+        "agentId": "agent-research", "paymentSessionId": SESSION, "paymentInstrumentId": "pi-wallet-1",
+        "toolName": "http_request", "toolUseId": "tooluse-authorize-1", "attempt": 1})
+}
+
+fn decoded_header(response: &Value) -> Value {
+    serde_json::from_slice(
+        &STANDARD
+            .decode(response["paymentHeader"]["value"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_v2_payment_is_chosen_reserved_signed_checked_and_marked_sent() {
+    // GIVEN a 402 offering a network policy refuses, a dearer and a cheaper Base USDC entry
+    let f = Fixture::new("authorize-happy").await;
+    let event = v2_event(vec![
+        entry("eip155:137", "1000", false),
+        entry("eip155:8453", "2000000", false),
+        entry("eip155:8453", "1000000", false),
+    ]);
+    // WHEN authorized
+    let r = f.run(&event, "authorize-happy").await;
+    // THEN the cheapest acceptable entry is signed once and the hold is SENT
+    assert_eq!(
+        (&r["decision"], &r["reasonCode"]),
+        (&json!("YES"), &json!("APPROVED")),
+        "{r}"
+    );
+    assert_eq!(r["amount"]["micros"], 1_000_000);
+    assert_eq!(r["paymentHeader"]["name"], "PAYMENT-SIGNATURE");
+    let header = decoded_header(&r);
+    assert_eq!(header["accepted"]["amount"], "1000000");
+    assert_eq!(
+        header["resource"]["url"],
+        "https://api.weather.example/v2/forecast"
+    );
+    assert_eq!(header["payload"]["authorization"]["to"], PAY_TO);
+    let payment_id = r["paymentId"].as_str().unwrap();
+    let signed = f.signer().last.lock().unwrap().clone().unwrap();
+    assert_eq!(signed.client_token, payment_id);
+    assert_eq!(signed.permit2_allowance_limit, None);
+    assert_eq!(f.signer().signatures.load(Ordering::SeqCst), 1);
+    let hold = f.hold(payment_id).await.unwrap();
+    assert_eq!(hold.state, HoldState::Sent);
+    assert!(r["holdToken"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("v1.")));
+}
+
+#[tokio::test]
+async fn a_permit2_entry_is_signed_with_an_allowance_of_exactly_the_amount() {
+    let f = Fixture::new("authorize-permit2").await;
+    let r = f
+        .run(
+            &v2_event(vec![entry("eip155:8453", "1500000", true)]),
+            "authorize-permit2",
+        )
+        .await;
+    assert_eq!(r["decision"], "YES", "{r}");
+    let signed = f.signer().last.lock().unwrap().clone().unwrap();
+    assert_eq!(signed.permit2_allowance_limit.as_deref(), Some("1500000"));
+    assert!(decoded_header(&r)["payload"]["permit2Authorization"].is_object());
+}
+
+#[tokio::test]
+async fn a_v1_body_is_paid_with_an_x_payment_header() {
+    let f = Fixture::new("authorize-v1").await;
+    let body = json!({"x402Version": 1, "accepts": [{"scheme": "exact", "network": "base",
+        "maxAmountRequired": "1000000", "resource": "https://api.weather.example/v1/forecast",
+        "description": "d", "mimeType": "application/json", "payTo": PAY_TO,
+        "maxTimeoutSeconds": 60, "asset": USDC_BASE, "extra": {"name": "USD Coin", "version": "2"}}]});
+    let mut event = v2_event(vec![]);
+    let obj = event.as_object_mut().unwrap();
+    obj.remove("paymentRequired");
+    obj.insert("x402Version".into(), json!(1));
+    obj.insert("body".into(), body);
+    obj.insert(
+        "requestUrl".into(),
+        json!("https://api.weather.example/v1/forecast"),
+    );
+    let r = f.run(&event, "authorize-v1").await;
+    assert_eq!(r["decision"], "YES", "{r}");
+    assert_eq!(r["paymentHeader"]["name"], "X-PAYMENT");
+    let header = decoded_header(&r);
+    assert_eq!(
+        (&header["x402Version"], &header["network"]),
+        (&json!(1), &json!("base"))
+    );
+}
+
+#[tokio::test]
+async fn a_no_before_signing_holds_nothing_and_asks_for_no_signature() {
+    let f = Fixture::new("authorize-no").await;
+    // every entry above the user's 5.00 limit, or on a network policy refuses
+    let r = f
+        .run(
+            &v2_event(vec![
+                entry("eip155:137", "1000", false),
+                entry("eip155:8453", "6000000", false),
+            ]),
+            "authorize-no",
+        )
+        .await;
+    // the entry that got furthest gives the reason
+    assert_eq!(r["reasonCode"], "AMOUNT_OVER_PAYMENT_LIMIT", "{r}");
+    assert!(r.get("paymentHeader").is_none() && r.get("holdToken").is_none());
+    assert_eq!(f.signer().calls.load(Ordering::SeqCst), 0);
+    assert_eq!(f.reserved_micros().await, 0);
+}
+
+#[tokio::test]
+async fn a_refused_signature_releases_the_hold() {
+    let f = Fixture::new("authorize-refused").await;
+    f.signer().set(Mode::Refuse);
+    let r = f
+        .run(
+            &v2_event(vec![entry("eip155:8453", "1000000", false)]),
+            "authorize-refused",
+        )
+        .await;
+    assert_eq!(r["reasonCode"], "SIGNING_FAILED", "{r}");
+    let hold = f.hold(r["paymentId"].as_str().unwrap()).await.unwrap();
+    assert_eq!(
+        (hold.state, hold.void_reason.as_deref()),
+        (HoldState::Voided, Some("SIGNING_FAILED"))
+    );
+    assert_eq!(f.reserved_micros().await, 0);
+}
+
+#[tokio::test]
+async fn a_silent_signer_keeps_the_hold_and_the_same_request_continues_with_the_same_token() {
+    let f = Fixture::new("authorize-silent").await;
+    let event = v2_event(vec![entry("eip155:8453", "1000000", false)]);
+    f.signer().set(Mode::Silent);
+    let first = f.run(&event, "authorize-silent-1").await;
+    assert_eq!(first["reasonCode"], "SIGNER_UNAVAILABLE", "{first}");
+    assert!(first.get("paymentHeader").is_none());
+    let payment_id = first["paymentId"].as_str().unwrap().to_string();
+    assert_eq!(f.hold(&payment_id).await.unwrap().state, HoldState::Pending);
+    // WHEN the same request comes again and the signer answers
+    f.signer().set(Mode::Sign);
+    let again = f.run(&event, "authorize-silent-2").await;
+    // THEN it continues the same hold under the same clientToken
+    assert_eq!(again["decision"], "YES", "{again}");
+    assert_eq!(again["paymentId"], payment_id.as_str());
+    let signed = f.signer().last.lock().unwrap().clone().unwrap();
+    assert_eq!(signed.client_token, payment_id);
+    assert_eq!(f.hold(&payment_id).await.unwrap().state, HoldState::Sent);
+    assert_eq!(f.reserved_micros().await, 1_000_000);
+}
+
+#[tokio::test]
+async fn a_signature_with_other_terms_is_discarded_and_the_hold_released() {
+    for (mode, name) in [
+        (Mode::WrongRecipient, "recipient"),
+        (Mode::TooLong, "window"),
+    ] {
+        let f = Fixture::new(&format!("authorize-mismatch-{name}")).await;
+        f.signer().set(mode);
+        let keys = test_keys();
+        let out = f
+            .authorizer
+            .handle(
+                &v2_event(vec![entry("eip155:8453", "1000000", false)]),
+                AuthorizeContext {
+                    request_id: &format!("authorize-mismatch-{name}"),
+                    now: NOW,
+                    keys: &keys,
+                },
+            )
+            .await;
+        let r = &out.response;
+        assert_eq!(r["reasonCode"], "SIGNED_PAYLOAD_MISMATCH", "{name}: {r}");
+        assert!(out.signed_mismatch);
+        assert!(r.get("paymentHeader").is_none(), "{r}");
+        assert!(!r.to_string().contains("0bad"), "{r}");
+        let hold = f.hold(r["paymentId"].as_str().unwrap()).await.unwrap();
+        assert_eq!(
+            (hold.state, hold.void_reason.as_deref()),
+            (HoldState::Voided, Some("SIGNED_PAYLOAD_MISMATCH"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_authorize_returns_the_same_header_without_a_second_signature() {
+    let f = Fixture::new("authorize-replay").await;
+    let event = v2_event(vec![entry("eip155:8453", "1000000", false)]);
+    let first = f.run(&event, "authorize-replay-1").await;
+    let again = f.run(&event, "authorize-replay-2").await;
+    assert_eq!(first["decision"], "YES", "{first}");
+    assert_eq!(again["decision"], "YES", "{again}");
+    assert_eq!(first["paymentHeader"], again["paymentHeader"]);
+    assert_eq!(first["holdToken"], again["holdToken"]);
+    assert_eq!(f.signer().signatures.load(Ordering::SeqCst), 1);
+    assert_eq!(f.reserved_micros().await, 1_000_000);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_a_no_naming_the_field() {
+    let f = Fixture::new("authorize-malformed").await;
+    let mut event = v2_event(vec![entry("eip155:8453", "1000000", false)]);
+    event["attempt"] = json!(0);
+    let r = f.run(&event, "authorize-malformed").await;
+    assert_eq!(r["reasonCode"], "INVALID_REQUEST", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("attempt"), "{r}");
+    assert_eq!(f.signer().calls.load(Ordering::SeqCst), 0);
+}
