@@ -150,6 +150,42 @@ pub fn ledger_metrics(response: &Value, timestamp_ms: u64) -> Vec<String> {
     lines
 }
 
+/// The metrics of one authorize call: `Authorizations` by decision and reason code (and by
+/// decision alone), and `SignedPayloadMismatch` when a signature was discarded because it
+/// differed from the approved terms (an alarm fires on it: the signer signed something else).
+pub fn authorize_metrics(
+    decision: &str,
+    reason_code: &str,
+    signed_mismatch: bool,
+    timestamp_ms: u64,
+) -> Vec<String> {
+    let line = emf_line(
+        &[("Decision", decision), ("ReasonCode", reason_code)],
+        &[Metric {
+            name: "Authorizations",
+            unit: "Count",
+            value: 1,
+        }],
+        timestamp_ms,
+    );
+    let mut value: Value = serde_json::from_str(&line).expect("emf_line writes JSON");
+    value["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
+        json!([["Decision", "ReasonCode"], ["Decision"]]);
+    let mut lines = vec![value.to_string()];
+    if signed_mismatch {
+        lines.push(emf_line(
+            &[("Op", "authorize")],
+            &[Metric {
+                name: "SignedPayloadMismatch",
+                unit: "Count",
+                value: 1,
+            }],
+            timestamp_ms,
+        ));
+    }
+    lines
+}
+
 /// The metrics of one verify decision: by decision and reason code, and by decision alone (what
 /// the decline-spike alarm watches).
 pub fn verify_metrics(decision: &str, reason_code: &str, timestamp_ms: u64) -> String {

@@ -156,6 +156,17 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
         &self.signer
     }
 
+    /// A payload that could not be read as an event (not JSON, too deep, too large): NO
+    /// `INVALID_REQUEST` naming the problem, with its audit record.
+    pub fn refuse_payload(&self, problem: String, ctx: AuthorizeContext<'_>) -> Authorized {
+        let dctx = DecisionContext {
+            verification_id: ctx.request_id,
+            now: ctx.now,
+            keys: ctx.keys,
+        };
+        no(&refuse(ReasonCode::InvalidRequest, problem, dctx), None)
+    }
+
     /// Handles one authorize event. Never fails: every refusal is a NO naming its reason.
     pub async fn handle(&self, event: &Value, ctx: AuthorizeContext<'_>) -> Authorized {
         let dctx = DecisionContext {
