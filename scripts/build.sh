@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Lambda bootstraps with cargo lambda (release, Amazon Linux 2023 compatible):
-# target/lambda/verify/bootstrap and target/lambda/ledger/bootstrap.
+# target/lambda/verify/bootstrap, target/lambda/ledger/bootstrap and target/lambda/authorize/bootstrap.
 #   ARCH=arm64 (default) or ARCH=x86_64; deploy with the same Architecture parameter.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +21,8 @@ case "$ARCH" in
   x86_64) flag=--x86-64 ;;
   *) echo "make build: ARCH must be arm64 or x86_64" >&2; exit 2 ;;
 esac
-cargo-lambda lambda build --release "$flag" --bin verify --bin ledger
-for bin in verify ledger; do
+cargo-lambda lambda build --release "$flag" --bin verify --bin ledger --bin authorize
+for bin in verify ledger authorize; do
   printf '%-8s %s  %s bytes (%s)\n' "$bin" "target/lambda/$bin/bootstrap" \
     "$(stat -c %s "target/lambda/$bin/bootstrap")" "$ARCH"
 done

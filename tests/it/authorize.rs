@@ -110,7 +110,7 @@ impl Signer for StandIn {
     }
 }
 
-struct Fixture {
+pub struct Fixture {
     authorizer: Authorizer<DynamoStore, DynamoStore, StandIn>,
 }
 
@@ -118,6 +118,11 @@ impl Fixture {
     async fn new(name: &str) -> Self {
         let store = fresh_store(name).await;
         seed_demo(&store).await;
+        Self::over(store)
+    }
+
+    /// An authorizer over a store already seeded, with a signer that signs.
+    pub fn over(store: DynamoStore) -> Self {
         Self {
             authorizer: Authorizer::new(
                 store.clone(),
@@ -128,11 +133,16 @@ impl Fixture {
         }
     }
 
+    /// From now on the signer refuses.
+    pub fn refuse_signing(&self) {
+        self.signer().set(Mode::Refuse);
+    }
+
     fn signer(&self) -> &StandIn {
         self.authorizer.signer()
     }
 
-    async fn run(&self, event: &Value, request_id: &str) -> Value {
+    pub async fn run(&self, event: &Value, request_id: &str) -> Value {
         let keys = test_keys();
         self.authorizer
             .handle(
@@ -185,6 +195,13 @@ fn v2_event(accepts: Vec<Value>) -> Value {
         "requestUrl": "https://api.weather.example/v2/forecast", "userId": "user-alice",
         "agentId": "agent-research", "paymentSessionId": SESSION, "paymentInstrumentId": "pi-wallet-1",
         "toolName": "http_request", "toolUseId": "tooluse-authorize-1", "attempt": 1})
+}
+
+/// A one-entry v2 authorize event for tool call `n` on alice's session (1.00 USDC on Base).
+pub fn sample_event(n: u64) -> Value {
+    let mut event = v2_event(vec![entry("eip155:8453", "1000000", false)]);
+    event["toolUseId"] = json!(format!("tooluse-authorize-{n}"));
+    event
 }
 
 fn decoded_header(response: &Value) -> Value {

@@ -406,6 +406,114 @@ async fn each_deployment_calls_exactly_the_dynamodb_actions_it_is_granted() {
         recorder.grants(&names),
         dynamodb_grants(Deployment::LedgerSchedule)
     );
+
+    // WHEN authorize pays, is replayed (the earlier call's hold is read) and meets a refusal
+    recorder.clear();
+    let authorize = crate::authorize::Fixture::over(store_for_authorize(&names, &recorder).await);
+    let paid = authorize
+        .run(&crate::authorize::sample_event(1), "iam-authorize-1")
+        .await;
+    assert_eq!(paid["decision"], "YES", "{paid}");
+    let again = authorize
+        .run(&crate::authorize::sample_event(1), "iam-authorize-2")
+        .await;
+    assert_eq!(again["decision"], "YES", "{again}");
+    authorize.refuse_signing();
+    let refused = authorize
+        .run(&crate::authorize::sample_event(2), "iam-authorize-3")
+        .await;
+    assert_eq!(refused["reasonCode"], "SIGNING_FAILED", "{refused}");
+    // THEN it made exactly the DynamoDB calls it is granted
+    assert_eq!(
+        recorder.grants(&names),
+        dynamodb_grants(Deployment::Authorize)
+    );
+}
+
+/// A store over `names` whose client records its calls into `recorder`.
+async fn store_for_authorize(names: &TableNames, recorder: &CallRecorder) -> DynamoStore {
+    let client = dynamodb_client_with({
+        let r = recorder.clone();
+        move |b| b.interceptor(r)
+    })
+    .await;
+    DynamoStore::new(client, names.clone())
+}
+
+#[test]
+fn only_authorize_may_call_process_payment_and_the_deny_statement_names_its_role() {
+    let t = template();
+    // GIVEN every policy statement of every resource in the template
+    let mut holders = Vec::new();
+    for (logical, resource) in t["Resources"].as_mapping().unwrap() {
+        let Some(policies) = resource["Properties"]["Policies"].as_sequence() else {
+            continue;
+        };
+        for policy in policies {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions = statement["Action"]
+                    .as_sequence()
+                    .cloned()
+                    .unwrap_or_default();
+                if actions.iter().any(|a| {
+                    str_of(a).starts_with("bedrock-agentcore:ProcessPayment")
+                        || str_of(a) == "bedrock-agentcore:*"
+                        || str_of(a) == "*"
+                }) {
+                    holders.push(str_of(logical).to_string());
+                }
+            }
+        }
+    }
+    // THEN exactly one function's role may sign: AuthorizeFunction's, on the payment manager only
+    assert_eq!(holders, vec!["AuthorizeFunction".to_string()]);
+    assert!(grants(Deployment::Authorize)
+        .contains(&("bedrock-agentcore:ProcessPayment", "PaymentManagerArn")));
+    for deployment in Deployment::ALL {
+        let signs = grants(deployment)
+            .iter()
+            .any(|(a, _)| a.starts_with("bedrock-agentcore:"));
+        assert_eq!(signs, deployment == Deployment::Authorize, "{deployment:?}");
+    }
+    // AND the agent runtime role is only ever given lambda:InvokeFunction on verify, the
+    // agent-facing ledger and authorize
+    let mut agent_targets = Vec::new();
+    for (_, resource) in t["Resources"].as_mapping().unwrap() {
+        let props = &resource["Properties"];
+        if let Value::Tagged(p) = &props["Principal"] {
+            if str_of(&p.value) == "AgentRuntimeRoleArn" {
+                assert_eq!(props["Action"], Value::from("lambda:InvokeFunction"));
+                let target = match &props["FunctionName"] {
+                    Value::Tagged(f) => str_of(&f.value).to_string(),
+                    other => panic!("{other:?}"),
+                };
+                agent_targets.push(target);
+            }
+        }
+    }
+    agent_targets.sort();
+    assert_eq!(
+        agent_targets,
+        vec![
+            "AuthorizeFunction.Alias",
+            "LedgerFunction.Alias",
+            "VerifyFunction.Alias"
+        ]
+    );
+    // AND the output deny statement refuses ProcessPayment to every principal but that role
+    let deny = match &t["Outputs"]["ProcessPaymentDenyStatement"]["Value"] {
+        Value::Tagged(sub) => str_of(&sub.value).to_string(),
+        other => panic!("{other:?}"),
+    };
+    let statement: serde_json::Value =
+        serde_json::from_str(&deny.replace("${AuthorizeFunctionRole.Arn}", "arn:role")).unwrap();
+    assert_eq!(statement["Effect"], "Deny");
+    assert_eq!(statement["Action"], "bedrock-agentcore:ProcessPayment");
+    assert_eq!(statement["Resource"], "*");
+    assert_eq!(
+        statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
+        "arn:role"
+    );
 }
 
 #[test]
@@ -434,6 +542,8 @@ fn the_dashboard_body_is_valid_json_and_plots_every_metric_the_functions_emit() 
         "SettledMicros",
         "LateSettlements",
         "MarkSentMissing",
+        "Authorizations",
+        "SignedPayloadMismatch",
         "OverdraftMicros",
         "ExpiredPending",
         "ExpiredSent",

@@ -16,15 +16,18 @@ pub enum Deployment {
     LedgerAdmin,
     /// `LedgerExpireFunction` (expire).
     LedgerSchedule,
+    /// `AuthorizeFunction` (enforcing mode): decide, reserve, sign, mark sent.
+    Authorize,
 }
 
 impl Deployment {
     /// Every deployment.
-    pub const ALL: [Deployment; 4] = [
+    pub const ALL: [Deployment; 5] = [
         Deployment::Verify,
         Deployment::LedgerAgent,
         Deployment::LedgerAdmin,
         Deployment::LedgerSchedule,
+        Deployment::Authorize,
     ];
 
     /// The function's logical id in `template.yaml`.
@@ -34,6 +37,7 @@ impl Deployment {
             Deployment::LedgerAgent => "LedgerFunction",
             Deployment::LedgerAdmin => "LedgerAdminFunction",
             Deployment::LedgerSchedule => "LedgerExpireFunction",
+            Deployment::Authorize => "AuthorizeFunction",
         }
     }
 }
@@ -76,6 +80,21 @@ pub fn grants(deployment: Deployment) -> BTreeSet<Grant> {
             ("dynamodb:Query", "LedgerTable/index/open-holds"),
             ("dynamodb:UpdateItem", "LedgerTable"),
             keys,
+        ],
+        // The decision's BatchGetItem; reserve's transaction; markSent's UpdateItem; release's
+        // transaction of Updates; the hold of an earlier call of the same request (GetItem);
+        // and the only ProcessPayment grant of the deployment.
+        Deployment::Authorize => vec![
+            ("dynamodb:BatchGetItem", "PoliciesTable"),
+            ("dynamodb:BatchGetItem", "RegistryTable"),
+            ("dynamodb:BatchGetItem", "LedgerTable"),
+            ("dynamodb:PutItem", "LedgerTable"),
+            ("dynamodb:UpdateItem", "LedgerTable"),
+            ("dynamodb:GetItem", "LedgerTable"),
+            ("dynamodb:ConditionCheckItem", "PoliciesTable"),
+            ("dynamodb:ConditionCheckItem", "RegistryTable"),
+            keys,
+            ("bedrock-agentcore:ProcessPayment", "PaymentManagerArn"),
         ],
     };
     grants.into_iter().collect()
