@@ -410,3 +410,33 @@ async fn a_malformed_event_is_a_no_naming_the_field() {
     assert!(r["message"].as_str().unwrap().contains("attempt"), "{r}");
     assert_eq!(f.signer().calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn an_authorize_makes_four_requests_and_a_no_before_signing_one() {
+    use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
+    let counter = RequestCounter::default();
+    let client = dynamodb_client_with({
+        let c = counter.clone();
+        move |b| b.interceptor(c)
+    })
+    .await;
+    let store = fresh_store_with("authorize-counts", client).await;
+    seed_demo(&store).await;
+    let f = Fixture::over(store);
+    // WHEN a payment is authorized THEN BatchGetItem, TransactWriteItems, UpdateItem, and one
+    // ProcessPayment
+    let before = counter.sent();
+    let r = f.run(&sample_event(1), "authorize-counts-1").await;
+    assert_eq!(r["decision"], "YES", "{r}");
+    assert_eq!(counter.sent() - before, 3);
+    assert_eq!(f.signer().calls.load(Ordering::SeqCst), 1);
+    // WHEN one is declined by policy THEN one BatchGetItem and no ProcessPayment
+    let before = counter.sent();
+    let mut over = sample_event(2);
+    over["paymentRequired"] =
+        v2_event(vec![entry("eip155:8453", "6000000", false)])["paymentRequired"].clone();
+    let r = f.run(&over, "authorize-counts-2").await;
+    assert_eq!(r["reasonCode"], "AMOUNT_OVER_PAYMENT_LIMIT", "{r}");
+    assert_eq!(counter.sent() - before, 1);
+    assert_eq!(f.signer().calls.load(Ordering::SeqCst), 1);
+}
