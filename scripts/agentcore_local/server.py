@@ -260,10 +260,29 @@ class PaymentsService:
         self.faults: dict[str, Fault] = {}
         self.faults_fired: dict[str, int] = {kind: 0 for kind in FAULT_KINDS}
         self.clock_offset = 0.0
+        self.clock_frozen_at: float | None = None
         self.pinned_nonces: list[str] = []
 
     def now(self) -> float:
-        return time.time() + self.clock_offset
+        return self.clock_frozen_at if self.clock_frozen_at is not None else time.time() + self.clock_offset
+
+    def set_clock(self, body: Mapping[str, Any]) -> None:
+        """{now[, frozen]} sets the clock (frozen: it stands still), {offsetSeconds} offsets it from
+        the real one, {advanceSeconds} moves it on (a frozen clock stays frozen)."""
+        if "advanceSeconds" in body:
+            delta = float(body["advanceSeconds"])
+            if self.clock_frozen_at is not None:
+                self.clock_frozen_at += delta
+            self.clock_offset += delta
+        elif "now" in body:
+            now = float(body["now"])
+            self.clock_offset = now - time.time()
+            self.clock_frozen_at = now if body.get("frozen") else None
+        elif "offsetSeconds" in body:
+            self.clock_offset = float(body["offsetSeconds"])
+            self.clock_frozen_at = None
+        else:
+            raise ValueError("give now (and frozen), offsetSeconds or advanceSeconds")
 
     def _load_seed(self, seed: Mapping[str, Any]) -> None:
         def check(shape: str, value: Any, what: str) -> str:
@@ -616,7 +635,8 @@ class PaymentsService:
                 }
                 for s in self.sessions.values()
             },
-            "clock": {"offsetSeconds": self.clock_offset, "now": iso(self.now())},
+            "clock": {"offsetSeconds": self.clock_offset, "frozen": self.clock_frozen_at is not None,
+                      "now": iso(self.now())},
         }
 
 
@@ -808,15 +828,9 @@ class Handler(BaseHTTPRequestHandler):
                     service.reset()
                     answer = {"reset": True}
                 elif method == "POST" and name == "clock":
-                    if "now" in body:
-                        service.clock_offset = float(body["now"]) - time.time()
-                    elif "offsetSeconds" in body:
-                        service.clock_offset = float(body["offsetSeconds"])
-                    elif "advanceSeconds" in body:
-                        service.clock_offset += float(body["advanceSeconds"])
-                    else:
-                        raise ValueError("give now, offsetSeconds or advanceSeconds")
-                    answer = {"offsetSeconds": service.clock_offset, "now": iso(service.now())}
+                    service.set_clock(body)
+                    answer = {"offsetSeconds": service.clock_offset, "frozen": service.clock_frozen_at is not None,
+                              "now": iso(service.now())}
                 elif method == "POST" and name == "nonces":
                     nonces = body.get("nonces")
                     if not isinstance(nonces, list) or not all(isinstance(n, str) for n in nonces):
