@@ -27,19 +27,20 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 import signing
-from service_model import FieldError, Operation, ServiceModel, validation_message
+from service_model import FieldError, ServiceModel, validation_message
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SEED = HERE / "seed.json"
@@ -77,14 +78,21 @@ KNOWN_USDC = {
 
 FAULT_KINDS = ("slow", "internalError", "throttle", "wrongTerms")
 WRONG_TERMS_FIELDS = ("payTo", "value", "validBeforeDeltaSeconds", "asset", "spender", "chainId")
+FAULT_SETTINGS: dict[str, frozenset[str]] = {
+    "slow": frozenset({"ms"}),
+    "internalError": frozenset({"afterSigning"}),
+    "throttle": frozenset(),
+    "wrongTerms": frozenset(WRONG_TERMS_FIELDS),
+}
 EXACT_AMOUNT = decimal.Context(prec=200)  # atomic amounts have up to 78 digits: never round
 
 
 class ServiceError(Exception):
     """An answer in one of the model's error shapes."""
 
-    def __init__(self, code: str, message: str, *, reason: str = "FieldValidationFailed",
-                 fields: list[FieldError] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, reason: str = "FieldValidationFailed", fields: list[FieldError] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -99,7 +107,7 @@ def validation_error(message: str, path: str = "") -> ServiceError:
 
 def iso(t: float) -> str:
     """An ISO 8601 UTC timestamp with milliseconds, as restJson1's iso8601 format reads it."""
-    whole = datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    whole = datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{whole}.{int((t % 1) * 1000):03d}Z"
 
 
@@ -238,9 +246,7 @@ class PaymentsService:
         self.lock = threading.Lock()
         self.managers: set[str] = set()
         self.instruments: dict[str, Instrument] = {}
-        self.assets: dict[tuple[int, str], int] = {
-            (chain, address.lower()): 6 for chain, address in KNOWN_USDC.items()
-        }
+        self.assets: dict[tuple[int, str], int] = {(chain, address.lower()): 6 for chain, address in KNOWN_USDC.items()}
         self._load_seed(seed)
         self.reset()
 
@@ -341,26 +347,20 @@ class PaymentsService:
             times = settings.pop("times", 1)
             if not isinstance(times, int) or isinstance(times, bool) or times == 0 or times < -1:
                 raise ValueError(f"fault {kind}: times must be a positive integer or -1 (until cleared)")
+            unknown = sorted(set(settings) - FAULT_SETTINGS[kind])
+            if unknown:
+                raise ValueError(f"fault {kind}: unknown settings {unknown}; it takes {sorted(FAULT_SETTINGS[kind])}")
             if kind == "slow" and (not isinstance(settings.get("ms"), int) or settings["ms"] < 0):
                 raise ValueError("fault slow needs ms, a non-negative integer")
-            if kind == "internalError":
-                if not isinstance(settings.get("afterSigning", False), bool):
-                    raise ValueError("fault internalError: afterSigning must be a boolean")
-            if kind == "wrongTerms":
-                unknown = set(settings) - set(WRONG_TERMS_FIELDS)
-                if unknown or not settings:
-                    raise ValueError(f"fault wrongTerms takes one or more of {', '.join(WRONG_TERMS_FIELDS)}")
-                if operation != "ProcessPayment":
-                    raise ValueError("fault wrongTerms applies to ProcessPayment only")
-            elif kind != "slow" and kind != "internalError" and settings:
-                raise ValueError(f"fault {kind} takes only times and operation")
+            if kind == "internalError" and not isinstance(settings.get("afterSigning", False), bool):
+                raise ValueError("fault internalError: afterSigning must be a boolean")
+            if kind == "wrongTerms" and (not settings or operation != "ProcessPayment"):
+                raise ValueError(f"fault wrongTerms (ProcessPayment only) takes one or more of {WRONG_TERMS_FIELDS}")
             faults[kind] = Fault(operation, times, settings)
         self.faults = faults
 
     def fault_view(self) -> dict[str, Any]:
-        return {
-            kind: {"operation": f.operation, "times": f.remaining, **f.settings} for kind, f in self.faults.items()
-        }
+        return {kind: {"operation": f.operation, "times": f.remaining, **f.settings} for kind, f in self.faults.items()}
 
     def take_fault(self, kind: str, operation: str, when: Any = None) -> dict[str, Any] | None:
         """The fault's settings if it applies to this request (and counts it down), else None."""
@@ -387,7 +387,7 @@ class PaymentsService:
         auth = headers.get("authorization", "")
         if auth.startswith("Bearer "):
             try:
-                claims_part = auth[len("Bearer "):].split(".")[1]
+                claims_part = auth[len("Bearer ") :].split(".")[1]
                 claims = json.loads(base64.urlsafe_b64decode(claims_part + "=" * (-len(claims_part) % 4)))
                 if isinstance(claims.get("sub"), str) and claims["sub"]:
                     return str(claims["sub"])
@@ -488,8 +488,9 @@ class PaymentsService:
             raise validation_error("The payment session has expired", "paymentSessionId")
         instrument = self._instrument(params, user)
         if instrument.status != "ACTIVE":
-            raise validation_error(f"The payment instrument is not active (status {instrument.status})",
-                                   "paymentInstrumentId")
+            raise validation_error(
+                f"The payment instrument is not active (status {instrument.status})", "paymentInstrumentId"
+            )
         requirement = self._requirement(x402, instrument)
         amount_usd = Decimal(requirement.amount).scaleb(-requirement.decimals, EXACT_AMOUNT)
         spent_after = EXACT_AMOUNT.add(session.spent, amount_usd)
@@ -562,8 +563,10 @@ class PaymentsService:
         if scheme == "exact" and "permit2AllowanceLimit" in x402:
             # The model: "valid only for the upto (metered) scheme; supplying it for the exact
             # scheme returns a validation error."
-            raise validation_error("permit2AllowanceLimit is valid only for the upto scheme",
-                                   "paymentInput.cryptoX402.permit2AllowanceLimit")
+            raise validation_error(
+                "permit2AllowanceLimit is valid only for the upto scheme",
+                "paymentInput.cryptoX402.permit2AllowanceLimit",
+            )
         if scheme != "exact":
             raise validation_error("Unsupported x402 scheme; the local service signs exact only", f"{where}.scheme")
         chain_id = _chain_id(payload.get("network"))
@@ -581,8 +584,9 @@ class PaymentsService:
         amount_field = "maxAmountRequired" if x402["version"] == "1" else "amount"
         amount = payload.get(amount_field)
         if not isinstance(amount, str) or re.fullmatch(r"[0-9]{1,78}", amount) is None or not 0 < int(amount) < 2**256:
-            raise validation_error(f"{amount_field} must be a positive integer string in atomic units",
-                                   f"{where}.{amount_field}")
+            raise validation_error(
+                f"{amount_field} must be a positive integer string in atomic units", f"{where}.{amount_field}"
+            )
         timeout = payload.get("maxTimeoutSeconds")
         if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 < timeout <= 86400:
             raise validation_error("maxTimeoutSeconds must be a positive integer", f"{where}.maxTimeoutSeconds")
@@ -591,12 +595,14 @@ class PaymentsService:
             raise validation_error("extra must be an object", f"{where}.extra")
         method = extra.get("assetTransferMethod", "eip3009")
         if method not in ("eip3009", "permit2"):
-            raise validation_error("Unsupported assetTransferMethod; supported: eip3009, permit2",
-                                   f"{where}.extra.assetTransferMethod")
+            raise validation_error(
+                "Unsupported assetTransferMethod; supported: eip3009, permit2", f"{where}.extra.assetTransferMethod"
+            )
         name, version = extra.get("name"), extra.get("version")
         if method == "eip3009" and not (isinstance(name, str) and name and isinstance(version, str) and version):
-            raise validation_error("EIP-712 domain parameters extra.name and extra.version are required",
-                                   f"{where}.extra")
+            raise validation_error(
+                "EIP-712 domain parameters extra.name and extra.version are required", f"{where}.extra"
+            )
         return Requirement(
             version=int(x402["version"]),
             chain_id=chain_id,
@@ -635,8 +641,11 @@ class PaymentsService:
                 }
                 for s in self.sessions.values()
             },
-            "clock": {"offsetSeconds": self.clock_offset, "frozen": self.clock_frozen_at is not None,
-                      "now": iso(self.now())},
+            "clock": {
+                "offsetSeconds": self.clock_offset,
+                "frozen": self.clock_frozen_at is not None,
+                "now": iso(self.now()),
+            },
         }
 
 
@@ -707,7 +716,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "predebit-agentcore-local"
     server: LocalHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per answer is logged by _answer, without bodies
 
     def do_GET(self) -> None:
@@ -724,7 +733,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -750,8 +759,13 @@ class Handler(BaseHTTPRequestHandler):
         service = self.server.service
         op = service.model.route(method, path)
         if op is None:
-            self._answer(404, {"message": f"No operation at {method} {path}"}, request_id,
-                         error="UnknownOperationException", label=f"{method} {path}")
+            self._answer(
+                404,
+                {"message": f"No operation at {method} {path}"},
+                request_id,
+                error="UnknownOperationException",
+                label=f"{method} {path}",
+            )
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         slow_ms = 0
@@ -761,12 +775,15 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
-                raise ServiceError("ValidationException", "The request body is not JSON", reason="CannotParse") from None
+                raise ServiceError(
+                    "ValidationException", "The request body is not JSON", reason="CannotParse"
+                ) from None
             checked = service.model.validate(op, body, headers)
             if checked.errors:
                 reason = "CannotParse" if any(e.cannot_parse for e in checked.errors) else "FieldValidationFailed"
-                raise ServiceError("ValidationException", validation_message(checked.errors), reason=reason,
-                                   fields=checked.errors)
+                raise ServiceError(
+                    "ValidationException", validation_message(checked.errors), reason=reason, fields=checked.errors
+                )
             with service.lock:
                 if service.take_fault("throttle", op.name) is not None:
                     raise ServiceError("ThrottlingException", "Rate exceeded (local fault switch)")
@@ -804,7 +821,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _admin(self, method: str, path: str, raw: bytes) -> None:
         service = self.server.service
-        name = path[len(ADMIN_PREFIX):]
+        name = path[len(ADMIN_PREFIX) :]
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
@@ -815,10 +832,13 @@ class Handler(BaseHTTPRequestHandler):
                 elif method == "GET" and name == "payments":
                     answer = {"payments": [p.view() for p in service.payments.values()]}
                 elif method == "GET" and name == "instruments":
-                    answer = {"instruments": [
-                        {**i.view(), "networks": sorted(f"eip155:{c}" for c in i.chain_ids)}
-                        for i in service.instruments.values()
-                    ], "paymentManagers": sorted(service.managers)}
+                    answer = {
+                        "instruments": [
+                            {**i.view(), "networks": sorted(f"eip155:{c}" for c in i.chain_ids)}
+                            for i in service.instruments.values()
+                        ],
+                        "paymentManagers": sorted(service.managers),
+                    }
                 elif method == "GET" and name == "faults":
                     answer = {"faults": service.fault_view()}
                 elif method == "POST" and name == "faults":
@@ -829,8 +849,11 @@ class Handler(BaseHTTPRequestHandler):
                     answer = {"reset": True}
                 elif method == "POST" and name == "clock":
                     service.set_clock(body)
-                    answer = {"offsetSeconds": service.clock_offset, "frozen": service.clock_frozen_at is not None,
-                              "now": iso(service.now())}
+                    answer = {
+                        "offsetSeconds": service.clock_offset,
+                        "frozen": service.clock_frozen_at is not None,
+                        "now": iso(service.now()),
+                    }
                 elif method == "POST" and name == "nonces":
                     nonces = body.get("nonces")
                     if not isinstance(nonces, list) or not all(isinstance(n, str) for n in nonces):
@@ -878,8 +901,12 @@ def main(argv: list[str] | None = None) -> int:
     server = LocalHTTPServer((args.host, args.port), service)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     host, port = server.server_address[:2]
-    log.info("listening on http://%s:%d with %d instrument(s); /_local/ is the admin API",
-             host, port, len(service.instruments))
+    log.info(
+        "listening on http://%s:%d with %d instrument(s); /_local/ is the admin API",
+        host,
+        port,
+        len(service.instruments),
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -9,8 +9,9 @@ model says and nothing it does not.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from botocore.loaders import Loader
 
@@ -212,7 +213,6 @@ def validation_message(errors: list[FieldError]) -> str:
     """
     count = len(errors)
     details = "; ".join(
-        f"Value at '{e.path}' failed to satisfy constraint: {e.constraint}" if e.path else e.constraint
-        for e in errors
+        f"Value at '{e.path}' failed to satisfy constraint: {e.constraint}" if e.path else e.constraint for e in errors
     )
     return f"{count} validation error{'s' if count != 1 else ''} detected: {details}"

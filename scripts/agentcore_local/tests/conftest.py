@@ -110,8 +110,9 @@ class Raw:
         parsed = urllib.parse.urlsplit(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             conn.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
@@ -174,9 +175,17 @@ def open_session(client: Any, user: str = ALICE, max_usd: str | None = "1.00", m
     return str(client.create_payment_session(**args)["paymentSession"]["paymentSessionId"])
 
 
-def pay(client: Any, session_id: str, requirement: dict[str, Any], *, version: str = "2",
-        client_token: str | None = None, user: str = ALICE, instrument: str = ALICE_INSTRUMENT,
-        **crypto: Any) -> Any:
+def pay(
+    client: Any,
+    session_id: str,
+    requirement: dict[str, Any],
+    *,
+    version: str = "2",
+    client_token: str | None = None,
+    user: str = ALICE,
+    instrument: str = ALICE_INSTRUMENT,
+    **crypto: Any,
+) -> Any:
     args: dict[str, Any] = {
         "userId": user,
         "paymentManagerArn": MANAGER_ARN,

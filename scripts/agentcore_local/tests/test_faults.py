@@ -10,6 +10,8 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+
+import signing
 from conftest import (
     ALICE,
     ALICE_ADDRESS,
@@ -24,8 +26,6 @@ from conftest import (
     requirement_v2,
     token,
 )
-
-import signing
 
 OTHER_PAY_TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
@@ -116,8 +116,7 @@ def test_faults_fire_only_on_valid_requests(unchecked: Any, raw: Raw) -> None:
         ({"validBeforeDeltaSeconds": 3600}, lambda a: int(a["validBefore"]) >= int(time.time()) + 3600),
     ],
 )
-def test_wrong_terms_are_validly_signed_but_not_what_was_asked(client: Any, raw: Raw, wrong: dict,
-                                                               check: Any) -> None:
+def test_wrong_terms_are_validly_signed_but_not_what_was_asked(client: Any, raw: Raw, wrong: dict, check: Any) -> None:
     # GIVEN the wrongTerms switch WHEN a 0.01 USDC payment to PAY_TO is processed
     sid = open_session(client)
     raw.faults(wrongTerms=wrong)
@@ -136,13 +135,21 @@ def test_wrong_terms_are_validly_signed_but_not_what_was_asked(client: Any, raw:
 
 def test_wrong_terms_reach_permit2_fields_too(client: Any, raw: Raw) -> None:
     sid = open_session(client)
-    raw.faults(wrongTerms={"spender": OTHER_PAY_TO, "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-                           "payTo": OTHER_PAY_TO})
+    raw.faults(
+        wrongTerms={
+            "spender": OTHER_PAY_TO,
+            "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+            "payTo": OTHER_PAY_TO,
+        }
+    )
     requirement = requirement_v2("10000", assetTransferMethod="permit2")
     payload = pay(client, sid, requirement, client_token=token("p2wrong"))["paymentOutput"]["cryptoX402"]["payload"]
     p = payload["permit2Authorization"]
     assert (p["spender"], p["permitted"]["token"], p["witness"]["to"]) == (
-        OTHER_PAY_TO, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", OTHER_PAY_TO)
+        OTHER_PAY_TO,
+        "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        OTHER_PAY_TO,
+    )
     terms = signing.terms_of_payload(payload, 84532, p["permitted"]["token"])
     assert signing.recover(ALICE_ADDRESS, terms, payload["signature"]) == ALICE_ADDRESS
 
@@ -160,18 +167,25 @@ def test_a_replay_of_a_tampered_payment_is_the_same_tampered_payload(client: Any
     sid = open_session(client)
     raw.faults(wrongTerms={"value": "1"})
     first = pay(client, sid, requirement_v2(), client_token=token("tampered-replay"))
-    assert pay(client, sid, requirement_v2(), client_token=token("tampered-replay"))["paymentOutput"] == (
-        first["paymentOutput"])
+    assert (
+        pay(client, sid, requirement_v2(), client_token=token("tampered-replay"))["paymentOutput"]
+        == (first["paymentOutput"])
+    )
 
 
-@pytest.mark.parametrize("spec", [
-    {"nope": {}},
-    {"slow": {}},
-    {"slow": {"ms": 5, "times": 0}},
-    {"wrongTerms": {}},
-    {"wrongTerms": {"colour": "red"}},
-    {"throttle": {"operation": "ListPaymentSessions"}},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"nope": {}},
+        {"slow": {}},
+        {"slow": {"ms": 5, "times": 0}},
+        {"slow": {"ms": 5, "afterSigning": True}},
+        {"wrongTerms": {"value": "1", "operation": "GetPaymentSession"}},
+        {"wrongTerms": {}},
+        {"wrongTerms": {"colour": "red"}},
+        {"throttle": {"operation": "ListPaymentSessions"}},
+    ],
+)
 def test_a_bad_fault_spec_is_refused(raw: Raw, spec: dict) -> None:
     status, _, data = raw.request("POST", "/_local/faults", json.dumps(spec).encode())
     assert status == 400 and "error" in json.loads(data)

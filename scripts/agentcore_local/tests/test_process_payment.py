@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 
 import pytest
+
+import signing
 from conftest import (
     ALICE,
     ALICE_ADDRESS,
@@ -28,13 +30,12 @@ from conftest import (
     token,
 )
 
-import signing
-
 
 def signed_terms(payload: dict[str, Any], requirement: dict[str, Any], chain_id: int = 84532) -> signing.Terms:
     extra = requirement.get("extra", {})
-    return signing.terms_of_payload(payload, chain_id, requirement["asset"], extra.get("name", ""),
-                                    extra.get("version", ""))
+    return signing.terms_of_payload(
+        payload, chain_id, requirement["asset"], extra.get("name", ""), extra.get("version", "")
+    )
 
 
 def test_an_eip3009_v2_payment_signs_the_requirement_s_terms(client: Any) -> None:
@@ -70,8 +71,10 @@ def test_an_eip3009_v1_payment_uses_max_amount_required_and_backdates_valid_afte
     assert output["version"] == "1"
     assert auth["value"] == requirement["maxAmountRequired"]
     assert before - 600 <= int(auth["validAfter"]) <= int(time.time()) - 600
-    assert signing.recover(ALICE_ADDRESS, signed_terms(output["payload"], requirement),
-                           output["payload"]["signature"]) == ALICE_ADDRESS
+    assert (
+        signing.recover(ALICE_ADDRESS, signed_terms(output["payload"], requirement), output["payload"]["signature"])
+        == ALICE_ADDRESS
+    )
 
 
 def test_a_permit2_payment_signs_a_witness_transfer_to_the_x402_proxy(client: Any) -> None:
@@ -88,14 +91,19 @@ def test_a_permit2_payment_signs_a_witness_transfer_to_the_x402_proxy(client: An
     assert signing.recover(ALICE_ADDRESS, signed_terms(payload, requirement), payload["signature"]) == ALICE_ADDRESS
 
 
-@pytest.mark.parametrize(("name", "version"), [("exact_eip3009_v1.json", "1"), ("exact_eip3009_v2.json", "2"),
-                                               ("exact_permit2_v2.json", "2")])
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("exact_eip3009_v1.json", "1"), ("exact_eip3009_v2.json", "2"), ("exact_permit2_v2.json", "2")],
+)
 def test_with_the_fixture_s_clock_and_nonce_the_service_returns_the_fixture_s_payload(
-        client: Any, raw: Raw, name: str, version: str) -> None:
+    client: Any, raw: Raw, name: str, version: str
+) -> None:
     # GIVEN the service's clock frozen at the fixture's and its nonce pinned
     f = fixture(name)
     payload = f["paymentPayload"]["payload"]
-    nonce = payload["authorization"]["nonce"] if "authorization" in payload else payload["permit2Authorization"]["nonce"]
+    nonce = (
+        payload["authorization"]["nonce"] if "authorization" in payload else payload["permit2Authorization"]["nonce"]
+    )
     sid = open_session(client)
     raw.admin("POST", "clock", {"now": f["generatedAt"], "frozen": True})
     raw.admin("POST", "nonces", {"nonces": [nonce]})
@@ -106,14 +114,20 @@ def test_with_the_fixture_s_clock_and_nonce_the_service_returns_the_fixture_s_pa
 
 
 def test_the_same_client_token_and_input_replay_the_same_bytes_without_a_second_signature(
-        client: Any, raw: Raw) -> None:
+    client: Any, raw: Raw
+) -> None:
     # GIVEN a signed payment
     sid = open_session(client, max_usd="0.01")
-    body = json.dumps({
-        "paymentManagerArn": MANAGER_ARN, "paymentSessionId": sid, "paymentInstrumentId": ALICE_INSTRUMENT,
-        "paymentType": "CRYPTO_X402", "clientToken": token("replay"),
-        "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement_v2("10000")}},
-    }).encode()
+    body = json.dumps(
+        {
+            "paymentManagerArn": MANAGER_ARN,
+            "paymentSessionId": sid,
+            "paymentInstrumentId": ALICE_INSTRUMENT,
+            "paymentType": "CRYPTO_X402",
+            "clientToken": token("replay"),
+            "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement_v2("10000")}},
+        }
+    ).encode()
     headers = {"X-Amzn-Bedrock-AgentCore-Payments-User-Id": ALICE}
     first = raw.request("POST", "/payments/processPayment", body, headers)
     # WHEN the same request is sent twice more (the session's budget fits only one)
@@ -163,9 +177,15 @@ def test_the_same_client_token_with_other_input_is_a_conflict(client: Any, raw: 
 
 def test_the_agent_name_does_not_make_a_replay_a_conflict(client: Any) -> None:
     sid = open_session(client)
-    args = {"userId": ALICE, "paymentManagerArn": MANAGER_ARN, "paymentSessionId": sid,
-            "paymentInstrumentId": ALICE_INSTRUMENT, "paymentType": "CRYPTO_X402", "clientToken": token("agent"),
-            "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement_v2()}}}
+    args = {
+        "userId": ALICE,
+        "paymentManagerArn": MANAGER_ARN,
+        "paymentSessionId": sid,
+        "paymentInstrumentId": ALICE_INSTRUMENT,
+        "paymentType": "CRYPTO_X402",
+        "clientToken": token("agent"),
+        "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement_v2()}},
+    }
     first = client.process_payment(agentName="one", **args)
     assert client.process_payment(agentName="two", **args)["processPaymentId"] == first["processPaymentId"]
 
@@ -203,18 +223,27 @@ def test_the_amount_is_converted_with_the_asset_s_decimals(client: Any) -> None:
     [
         (lambda r: r.update(asset="0x0000000000000000000000000000000000000001"), "payload.asset", "Unsupported asset"),
         (lambda r: r.update(network="eip155:1"), "payload.network", "does not support this network"),
-        (lambda r: r.update(network="solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"), "payload.network", "Unsupported network"),
+        (
+            lambda r: r.update(network="solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"),
+            "payload.network",
+            "Unsupported network",
+        ),
         (lambda r: r.update(scheme="upto"), "payload.scheme", "exact only"),
         (lambda r: r.update(amount="0"), "payload.amount", "positive integer"),
         (lambda r: r.update(amount="1.5"), "payload.amount", "positive integer"),
         (lambda r: r.update(payTo="not-an-address"), "payload.payTo", "EVM address"),
         (lambda r: r.update(maxTimeoutSeconds=0), "payload.maxTimeoutSeconds", "positive integer"),
         (lambda r: r["extra"].pop("name"), "payload.extra", "extra.name and extra.version"),
-        (lambda r: r["extra"].update(assetTransferMethod="erc7710"), "payload.extra.assetTransferMethod", "eip3009, permit2"),
+        (
+            lambda r: r["extra"].update(assetTransferMethod="erc7710"),
+            "payload.extra.assetTransferMethod",
+            "eip3009, permit2",
+        ),
     ],
 )
-def test_a_requirement_the_service_cannot_sign_is_refused(client: Any, raw: Raw, mutate: Any, field: str,
-                                                          text: str) -> None:
+def test_a_requirement_the_service_cannot_sign_is_refused(
+    client: Any, raw: Raw, mutate: Any, field: str, text: str
+) -> None:
     sid = open_session(client)
     requirement = requirement_v2()
     mutate(requirement)
@@ -240,8 +269,13 @@ def test_permit2_allowance_limit_on_an_exact_payment_is_a_validation_error(clien
     # validation error".
     sid = open_session(client)
     with pytest.raises(client.exceptions.ValidationException) as e:
-        pay(client, sid, requirement_v2(assetTransferMethod="permit2"), client_token=token("p2a"),
-            permit2AllowanceLimit="10000")
+        pay(
+            client,
+            sid,
+            requirement_v2(assetTransferMethod="permit2"),
+            client_token=token("p2a"),
+            permit2AllowanceLimit="10000",
+        )
     assert error_of(e)[1] == "permit2AllowanceLimit is valid only for the upto scheme"
 
 
@@ -269,17 +303,28 @@ def test_another_user_s_instrument_is_not_found(client: Any) -> None:
 def test_an_unsupported_version_or_payment_type_is_refused(client: Any, version: str, payment_type: str) -> None:
     sid = open_session(client)
     with pytest.raises(client.exceptions.ValidationException):
-        client.process_payment(userId=ALICE, paymentManagerArn=MANAGER_ARN, paymentSessionId=sid,
-                               paymentInstrumentId=ALICE_INSTRUMENT, paymentType=payment_type,
-                               paymentInput={"cryptoX402": {"version": version, "payload": requirement_v2()}})
+        client.process_payment(
+            userId=ALICE,
+            paymentManagerArn=MANAGER_ARN,
+            paymentSessionId=sid,
+            paymentInstrumentId=ALICE_INSTRUMENT,
+            paymentType=payment_type,
+            paymentInput={"cryptoX402": {"version": version, "payload": requirement_v2()}},
+        )
 
 
 def test_the_admin_payment_list_names_each_client_token(client: Any, raw: Raw) -> None:
     sid = open_session(client)
     response = pay(client, sid, requirement_v2(), client_token=token("listed"))
     payments = raw.admin("GET", "payments")["payments"]
-    assert payments == [{
-        "processPaymentId": response["processPaymentId"], "clientToken": token("listed"), "paymentSessionId": sid,
-        "paymentInstrumentId": ALICE_INSTRUMENT, "assetTransferMethod": "eip3009", "amountUsd": "0.01",
-        "tampered": [],
-    }]
+    assert payments == [
+        {
+            "processPaymentId": response["processPaymentId"],
+            "clientToken": token("listed"),
+            "paymentSessionId": sid,
+            "paymentInstrumentId": ALICE_INSTRUMENT,
+            "assetTransferMethod": "eip3009",
+            "amountUsd": "0.01",
+            "tampered": [],
+        }
+    ]

@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
+
 from conftest import (
     ALICE,
     ALICE_ADDRESS,
@@ -27,8 +28,12 @@ OTHER_MANAGER = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manage
 def test_create_returns_the_session_with_its_limits_and_full_availability(client: Any) -> None:
     # GIVEN a session for alice with a 5.00 USD limit for 30 minutes
     response = client.create_payment_session(
-        userId=ALICE, paymentManagerArn=MANAGER_ARN, expiryTimeInMinutes=30,
-        limits={"maxSpendAmount": {"value": "5.00", "currency": "USD"}}, clientToken=token("s1"))
+        userId=ALICE,
+        paymentManagerArn=MANAGER_ARN,
+        expiryTimeInMinutes=30,
+        limits={"maxSpendAmount": {"value": "5.00", "currency": "USD"}},
+        clientToken=token("s1"),
+    )
     session = response["paymentSession"]
     # THEN it is 201 with the model's PaymentSession members
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 201
@@ -40,8 +45,12 @@ def test_create_returns_the_session_with_its_limits_and_full_availability(client
 
 
 def test_get_returns_what_create_returned(client: Any) -> None:
-    created = client.create_payment_session(userId=ALICE, paymentManagerArn=MANAGER_ARN, expiryTimeInMinutes=60,
-                                            limits={"maxSpendAmount": {"value": "1", "currency": "USD"}})
+    created = client.create_payment_session(
+        userId=ALICE,
+        paymentManagerArn=MANAGER_ARN,
+        expiryTimeInMinutes=60,
+        limits={"maxSpendAmount": {"value": "1", "currency": "USD"}},
+    )
     sid = created["paymentSession"]["paymentSessionId"]
     got = client.get_payment_session(userId=ALICE, paymentManagerArn=MANAGER_ARN, paymentSessionId=sid)
     assert got["paymentSession"] == created["paymentSession"]
@@ -82,8 +91,12 @@ def test_create_with_a_used_client_token_and_other_input_is_a_conflict(client: A
 
 def test_a_malformed_limit_value_is_refused(client: Any) -> None:
     with pytest.raises(client.exceptions.ValidationException) as e:
-        client.create_payment_session(userId=ALICE, paymentManagerArn=MANAGER_ARN, expiryTimeInMinutes=60,
-                                      limits={"maxSpendAmount": {"value": "-1", "currency": "USD"}})
+        client.create_payment_session(
+            userId=ALICE,
+            paymentManagerArn=MANAGER_ARN,
+            expiryTimeInMinutes=60,
+            limits={"maxSpendAmount": {"value": "-1", "currency": "USD"}},
+        )
     assert e.value.response["fieldList"][0]["name"] == "limits.maxSpendAmount.value"
 
 
@@ -96,8 +109,9 @@ def test_an_unknown_manager_cannot_create_sessions(client: Any) -> None:
 
 def test_an_unknown_session_is_not_found(client: Any) -> None:
     with pytest.raises(client.exceptions.ResourceNotFoundException) as e:
-        client.get_payment_session(userId=ALICE, paymentManagerArn=MANAGER_ARN,
-                                   paymentSessionId="payment-session-000000000000000")
+        client.get_payment_session(
+            userId=ALICE, paymentManagerArn=MANAGER_ARN, paymentSessionId="payment-session-000000000000000"
+        )
     assert error_of(e) == ("ResourceNotFoundException", "Payment session not found", 404)
 
 
@@ -130,26 +144,37 @@ def test_a_session_pays_until_one_second_before_its_expiry(client: Any, raw: Raw
 
 
 def test_get_instrument_returns_the_model_s_shape_with_the_wallet_address(client: Any) -> None:
-    instrument = client.get_payment_instrument(userId=ALICE, paymentManagerArn=MANAGER_ARN,
-                                               paymentInstrumentId=ALICE_INSTRUMENT)["paymentInstrument"]
+    instrument = client.get_payment_instrument(
+        userId=ALICE, paymentManagerArn=MANAGER_ARN, paymentInstrumentId=ALICE_INSTRUMENT
+    )["paymentInstrument"]
     assert instrument["paymentInstrumentId"] == ALICE_INSTRUMENT
     assert instrument["userId"] == ALICE
     assert instrument["paymentInstrumentType"] == "EMBEDDED_CRYPTO_WALLET"
     assert instrument["status"] == "ACTIVE"
     wallet = instrument["paymentInstrumentDetails"]["embeddedCryptoWallet"]
-    assert wallet == {"network": "ETHEREUM", "linkedAccounts": [{"email": {"emailAddress": "alice@example.com"}}],
-                      "walletAddress": ALICE_ADDRESS}
+    assert wallet == {
+        "network": "ETHEREUM",
+        "linkedAccounts": [{"email": {"emailAddress": "alice@example.com"}}],
+        "walletAddress": ALICE_ADDRESS,
+    }
 
 
 def test_get_instrument_scopes_to_user_and_connector(client: Any) -> None:
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_payment_instrument(userId=BOB, paymentManagerArn=MANAGER_ARN, paymentInstrumentId=ALICE_INSTRUMENT)
     with pytest.raises(client.exceptions.ResourceNotFoundException):
-        client.get_payment_instrument(userId=ALICE, paymentManagerArn=MANAGER_ARN,
-                                      paymentInstrumentId=ALICE_INSTRUMENT, paymentConnectorId="other-cdp-a1b2c3d4e5")
-    assert client.get_payment_instrument(userId=ALICE, paymentManagerArn=MANAGER_ARN,
-                                         paymentInstrumentId=ALICE_INSTRUMENT,
-                                         paymentConnectorId="local-cdp-a1b2c3d4e5")["paymentInstrument"]
+        client.get_payment_instrument(
+            userId=ALICE,
+            paymentManagerArn=MANAGER_ARN,
+            paymentInstrumentId=ALICE_INSTRUMENT,
+            paymentConnectorId="other-cdp-a1b2c3d4e5",
+        )
+    assert client.get_payment_instrument(
+        userId=ALICE,
+        paymentManagerArn=MANAGER_ARN,
+        paymentInstrumentId=ALICE_INSTRUMENT,
+        paymentConnectorId="local-cdp-a1b2c3d4e5",
+    )["paymentInstrument"]
 
 
 def test_the_admin_instrument_list_shows_no_key_material(raw: Raw) -> None:

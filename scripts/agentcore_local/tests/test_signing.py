@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ALICE_ADDRESS, fixture
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak
 
 import signing
+from conftest import ALICE_ADDRESS, fixture
 
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
@@ -57,14 +57,31 @@ def test_the_eip3009_digest_is_the_eip712_hash_of_domain_and_transfer_with_autho
     from eth_abi import encode
 
     domain_type = b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-    separator = keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"], [
-        keccak(domain_type), keccak(b"USDC"), keccak(b"2"), 84532, f["requirement"]["asset"]]))
+    separator = keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [keccak(domain_type), keccak(b"USDC"), keccak(b"2"), 84532, f["requirement"]["asset"]],
+        )
+    )
     a = f["paymentPayload"]["payload"]["authorization"]
-    type_hash = keccak(b"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
-                       b"uint256 validBefore,bytes32 nonce)")
-    struct = keccak(encode(["bytes32", "address", "address", "uint256", "uint256", "uint256", "bytes32"], [
-        type_hash, a["from"], a["to"], int(a["value"]), int(a["validAfter"]), int(a["validBefore"]),
-        bytes.fromhex(a["nonce"][2:])]))
+    type_hash = keccak(
+        b"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
+        b"uint256 validBefore,bytes32 nonce)"
+    )
+    struct = keccak(
+        encode(
+            ["bytes32", "address", "address", "uint256", "uint256", "uint256", "bytes32"],
+            [
+                type_hash,
+                a["from"],
+                a["to"],
+                int(a["value"]),
+                int(a["validAfter"]),
+                int(a["validBefore"]),
+                bytes.fromhex(a["nonce"][2:]),
+            ],
+        )
+    )
     assert digest == keccak(b"\x19\x01" + separator + struct)
 
 
@@ -77,21 +94,48 @@ def test_the_permit2_digest_uses_the_witness_to_and_valid_after_only() -> None:
     # Witness(address to,uint256 validAfter), as @x402/evm 2.27.0 signs it
     from eth_abi import encode
 
-    separator = keccak(encode(["bytes32", "bytes32", "uint256", "address"], [
-        keccak(b"EIP712Domain(string name,uint256 chainId,address verifyingContract)"), keccak(b"Permit2"),
-        84532, signing.PERMIT2_ADDRESS]))
+    separator = keccak(
+        encode(
+            ["bytes32", "bytes32", "uint256", "address"],
+            [
+                keccak(b"EIP712Domain(string name,uint256 chainId,address verifyingContract)"),
+                keccak(b"Permit2"),
+                84532,
+                signing.PERMIT2_ADDRESS,
+            ],
+        )
+    )
     p = f["paymentPayload"]["payload"]["permit2Authorization"]
     token_permissions = b"TokenPermissions(address token,uint256 amount)"
     witness = b"Witness(address to,uint256 validAfter)"
-    primary = (b"PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,"
-               b"uint256 deadline,Witness witness)")
-    permitted = keccak(encode(["bytes32", "address", "uint256"], [
-        keccak(token_permissions), p["permitted"]["token"], int(p["permitted"]["amount"])]))
-    witness_hash = keccak(encode(["bytes32", "address", "uint256"], [
-        keccak(witness), p["witness"]["to"], int(p["witness"]["validAfter"])]))
-    struct = keccak(encode(["bytes32", "bytes32", "address", "uint256", "uint256", "bytes32"], [
-        keccak(primary + token_permissions + witness), permitted, p["spender"], int(p["nonce"]),
-        int(p["deadline"]), witness_hash]))
+    primary = (
+        b"PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,"
+        b"uint256 deadline,Witness witness)"
+    )
+    permitted = keccak(
+        encode(
+            ["bytes32", "address", "uint256"],
+            [keccak(token_permissions), p["permitted"]["token"], int(p["permitted"]["amount"])],
+        )
+    )
+    witness_hash = keccak(
+        encode(
+            ["bytes32", "address", "uint256"], [keccak(witness), p["witness"]["to"], int(p["witness"]["validAfter"])]
+        )
+    )
+    struct = keccak(
+        encode(
+            ["bytes32", "bytes32", "address", "uint256", "uint256", "bytes32"],
+            [
+                keccak(primary + token_permissions + witness),
+                permitted,
+                p["spender"],
+                int(p["nonce"]),
+                int(p["deadline"]),
+                witness_hash,
+            ],
+        )
+    )
     assert digest == keccak(b"\x19\x01" + separator + struct)
     assert p["spender"] == signing.X402_EXACT_PERMIT2_PROXY
 
@@ -99,8 +143,12 @@ def test_the_permit2_digest_uses_the_witness_to_and_valid_after_only() -> None:
 def test_valid_after_is_backdated_600_seconds_in_v1_and_zero_in_v2_as_the_fixtures_show() -> None:
     # GIVEN the fixtures' clock WHEN validAfter is chosen per version THEN it is what they signed
     v1, v2 = fixture("exact_eip3009_v1.json"), fixture("exact_eip3009_v2.json")
-    assert str(signing.valid_after(1, v1["generatedAt"])) == v1["paymentPayload"]["payload"]["authorization"]["validAfter"]
-    assert str(signing.valid_after(2, v2["generatedAt"])) == v2["paymentPayload"]["payload"]["authorization"]["validAfter"]
+    assert (
+        str(signing.valid_after(1, v1["generatedAt"])) == v1["paymentPayload"]["payload"]["authorization"]["validAfter"]
+    )
+    assert (
+        str(signing.valid_after(2, v2["generatedAt"])) == v2["paymentPayload"]["payload"]["authorization"]["validAfter"]
+    )
 
 
 def test_fresh_nonces_have_each_method_s_form_and_differ() -> None:
