@@ -262,7 +262,7 @@ class PaymentsService:
         self.signatures_by_session: dict[str, int] = {}
         self.signatures_by_instrument: dict[str, int] = {}
         self.signatures_total = 0
-        self.replays = 0
+        self.replays = 0  # ProcessPayment answers replayed for a known clientToken
         self.faults: dict[str, Fault] = {}
         self.faults_fired: dict[str, int] = {kind: 0 for kind in FAULT_KINDS}
         self.clock_offset = 0.0
@@ -421,7 +421,6 @@ class PaymentsService:
         if known is not None:
             if known[0] != fingerprint:
                 raise ServiceError("ConflictException", "The clientToken was used with other parameters")
-            self.replays += 1
             return {"paymentSession": self.sessions[known[1]].view()}
         now = self.now()
         session = Session(
