@@ -240,3 +240,42 @@ def test_concurrent_replays_of_one_token_sign_once(endpoint: str, raw: Raw) -> N
     assert (stats["signatures"]["total"], stats["replays"]) == (1, 19)
     assert stats["requests"]["ProcessPayment"] == 20
     assert ALICE_INSTRUMENT in stats["signatures"]["byInstrument"]
+
+
+def test_two_hundred_concurrent_payments_each_replayed_sign_exactly_what_the_budget_fits(client: Any, raw: Raw) -> None:
+    # GIVEN a session that fits 50 payments of 0.01, and 200 distinct payments sent at once,
+    # each of them three times (issue 9's figure), over plain HTTP
+    sid = open_session(client, max_usd="0.50")
+    headers = {"X-Amzn-Bedrock-AgentCore-Payments-User-Id": ALICE}
+
+    def body(i: int) -> bytes:
+        return json.dumps(
+            {
+                "paymentManagerArn": MANAGER_ARN,
+                "paymentSessionId": sid,
+                "paymentInstrumentId": ALICE_INSTRUMENT,
+                "paymentType": "CRYPTO_X402",
+                "clientToken": token(f"crowd-{i}"),
+                "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement_v2("10000")}},
+            }
+        ).encode()
+
+    def one(i: int) -> tuple[int, int, bytes]:
+        status, _, data = raw.request("POST", "/payments/processPayment", body(i % 200), headers)
+        return i % 200, status, data
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        answers = list(pool.map(one, [i for _ in range(3) for i in range(200)]))
+    # THEN exactly 50 payments were signed, each once, and every replay of a signed one is its bytes
+    signed: dict[int, set[bytes]] = {}
+    for i, status, data in answers:
+        if status == 200:
+            signed.setdefault(i, set()).add(data)
+        else:
+            assert (status, "Insufficient budget" in json.loads(data)["message"]) == (400, True)
+    assert len(signed) == 50
+    assert all(len(bodies) == 1 for bodies in signed.values())
+    stats = raw.stats()
+    assert stats["signatures"]["bySession"] == {sid: 50}
+    assert stats["requests"]["ProcessPayment"] == 600
+    assert stats["sessions"][sid]["available"] == "0.00"
