@@ -40,7 +40,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
 import signing
-from service_model import FieldError, ServiceModel, validation_message
+from service_model import FieldError, Operation, ServiceModel, validation_message
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SEED = HERE / "seed.json"
@@ -767,10 +767,18 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
+        with service.lock:
+            service.requests[op.name] += 1
+        try:
+            self._operation(op, raw, headers, request_id)
+        except Exception:  # a defect here must still answer, as the model's 500
+            log.exception("%s: unexpected failure; answering InternalServerException", op.name)
+            self._error(op, ServiceError("InternalServerException", "Internal failure"), request_id)
+
+    def _operation(self, op: Operation, raw: bytes, headers: dict[str, str], request_id: str) -> None:
+        service = self.server.service
         slow_ms = 0
         try:
-            with service.lock:
-                service.requests[op.name] += 1
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
@@ -807,16 +815,20 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(slow_ms / 1000)
             self._answer(op.success_status, answer, request_id, label=label)
         except ServiceError as e:
-            if e.code not in op.errors:  # every answer must be one the model lists for the operation
-                log.error("%s: %s is not a modelled error; answering InternalServerException", op.name, e.code)
-                e = ServiceError("InternalServerException", "Internal failure")
-            with service.lock:
-                service.errors[op.name][e.code] = service.errors[op.name].get(e.code, 0) + 1
-            error_body: dict[str, Any] = {"message": e.message}
-            if e.code == "ValidationException":
-                error_body["reason"] = e.reason
-                error_body["fieldList"] = [{"name": f.path, "message": f.constraint} for f in e.fields if f.path]
-            self._answer(service.model.error_status(e.code), error_body, request_id, error=e.code, label=op.name)
+            self._error(op, e, request_id)
+
+    def _error(self, op: Operation, e: ServiceError, request_id: str) -> None:
+        service = self.server.service
+        if e.code not in op.errors:  # every answer must be one the model lists for the operation
+            log.error("%s: %s is not a modelled error; answering InternalServerException", op.name, e.code)
+            e = ServiceError("InternalServerException", "Internal failure")
+        with service.lock:
+            service.errors[op.name][e.code] = service.errors[op.name].get(e.code, 0) + 1
+        error_body: dict[str, Any] = {"message": e.message}
+        if e.code == "ValidationException":
+            error_body["reason"] = e.reason
+            error_body["fieldList"] = [{"name": f.path, "message": f.constraint} for f in e.fields if f.path]
+        self._answer(service.model.error_status(e.code), error_body, request_id, error=e.code, label=op.name)
 
     def _admin(self, method: str, path: str, raw: bytes) -> None:
         service = self.server.service
