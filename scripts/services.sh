@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Local services for tests and the demo: DynamoDB Local and moto (Secrets Manager), each on a
-# free loopback port, detached from the caller's pipes, stopped by PID.
-#   scripts/services.sh start [ddb|moto|all]   starts them; state in .cache/run/
+# Local services for tests and the demo: DynamoDB Local, moto (Secrets Manager) and the local
+# AgentCore Payments service (scripts/agentcore_local), each on a free loopback port, detached from
+# the caller's pipes, stopped by PID.
+#   scripts/services.sh start [ddb|moto|agentcore|all]   starts them; state in .cache/run/
 #   scripts/services.sh stop                    stops what start started
 #   scripts/services.sh env                     prints the export lines for the running ones
 #   scripts/services.sh run CMD...              start all, run CMD with the env, stop (even on failure)
@@ -72,9 +73,21 @@ start_moto() {
   wait_for_port moto "$port" "$pid"
 }
 
+# Serves the AgentCore Payments data-plane routes on loopback (no SigV4 check; see its README).
+start_agentcore() {
+  "$ROOT/scripts/tools.sh" agentcore
+  local port pid
+  port=$(free_port)
+  "$CACHE/venv-agentcore/bin/python" "$ROOT/scripts/agentcore_local/server.py" --host 127.0.0.1 --port "$port" \
+    >"$RUN/agentcore.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$RUN/agentcore.pid"; echo "$port" >"$RUN/agentcore.port"
+  wait_for_port agentcore "$port" "$pid"
+}
+
 stop_all() {
   local name pid
-  for name in ddb moto; do
+  for name in ddb moto agentcore; do
     if [ -f "$RUN/$name.pid" ]; then
       pid=$(cat "$RUN/$name.pid")
       kill "$pid" 2>/dev/null || true
@@ -93,6 +106,9 @@ print_env() {
   if [ -f "$RUN/moto.port" ]; then
     echo "export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$(cat "$RUN/moto.port")"
   fi
+  if [ -f "$RUN/agentcore.port" ]; then
+    echo "export AWS_ENDPOINT_URL_BEDROCK_AGENTCORE=http://127.0.0.1:$(cat "$RUN/agentcore.port")"
+  fi
 }
 
 mkdir -p "$RUN"
@@ -103,8 +119,9 @@ case "$cmd" in
     case "${1:-all}" in
       ddb) start_ddb ;;
       moto) start_moto ;;
-      all) start_ddb; start_moto ;;
-      *) echo "usage: scripts/services.sh start [ddb|moto|all]" >&2; exit 2 ;;
+      agentcore) start_agentcore ;;
+      all) start_ddb; start_moto; start_agentcore ;;
+      *) echo "usage: scripts/services.sh start [ddb|moto|agentcore|all]" >&2; exit 2 ;;
     esac ;;
   stop) stop_all ;;
   env) print_env ;;
@@ -115,6 +132,7 @@ case "$cmd" in
     trap 'stop_all; rm -rf "$RUN"' EXIT
     start_ddb
     start_moto
+    start_agentcore
     eval "$(print_env)"
     "$@" ;;
   *) echo "usage: scripts/services.sh start|stop|env|run" >&2; exit 2 ;;

@@ -6,7 +6,8 @@
 #   scripts/tools.sh build  Python venv with cargo-lambda and zig (Lambda builds, cargo lambda watch)
 #   scripts/tools.sh plugin Python venv for the AgentCore plugin's tests (integrations/agentcore)
 #   scripts/tools.sh vectors the @x402 npm packages of tools/x402-vectors (make vectors)
-#   scripts/tools.sh all    DynamoDB Local and moto (what the tests need)
+#   scripts/tools.sh agentcore Python venv for the local AgentCore Payments service and its tests
+#   scripts/tools.sh all    DynamoDB Local, moto and the local AgentCore service (what the tests need)
 # Idempotent: a second run only checks that the files are there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,6 +85,21 @@ ensure_plugin() {
   touch "$stamp"
 }
 
+# The local AgentCore Payments service (scripts/agentcore_local): eth-account signs, botocore's model
+# drives validation; its tests add boto3, bedrock-agentcore and pytest. Pinned in its requirements.txt.
+ensure_agentcore() {
+  local venv="$CACHE/venv-agentcore" req="$ROOT/scripts/agentcore_local/requirements.txt" stamp
+  stamp="$venv/.predebit-$(sha256sum "$req" | cut -c1-16)"
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ]; then
+    return 0
+  fi
+  echo "tools.sh: creating $venv from scripts/agentcore_local/requirements.txt" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  rm -f "$venv"/.predebit-*
+  touch "$stamp"
+}
+
 # npm packages pinned exactly in tools/x402-vectors/package.json, installed without a lockfile
 # (it would record registry URLs); tools/x402-vectors/node_modules links to them.
 ensure_vectors() {
@@ -109,6 +125,7 @@ case "${1:-all}" in
   build) ensure_build ;;
   plugin) ensure_plugin ;;
   vectors) ensure_vectors ;;
-  all) ensure_ddb; ensure_venv ;;
-  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|plugin|vectors|all]" >&2; exit 2 ;;
+  agentcore) ensure_agentcore ;;
+  all) ensure_ddb; ensure_venv; ensure_agentcore ;;
+  *) echo "usage: scripts/tools.sh [ddb|venv|sam|build|plugin|vectors|agentcore|all]" >&2; exit 2 ;;
 esac
