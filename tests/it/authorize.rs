@@ -252,7 +252,7 @@ async fn a_v2_payment_is_chosen_reserved_signed_checked_and_marked_sent() {
 }
 
 #[tokio::test]
-async fn a_permit2_entry_is_signed_with_an_allowance_of_exactly_the_amount() {
+async fn a_permit2_entry_is_signed_with_no_allowance_limit_as_agentcore_takes_it_for_exact() {
     let f = Fixture::new("authorize-permit2").await;
     let r = f
         .run(
@@ -262,7 +262,7 @@ async fn a_permit2_entry_is_signed_with_an_allowance_of_exactly_the_amount() {
         .await;
     assert_eq!(r["decision"], "YES", "{r}");
     let signed = f.signer().last.lock().unwrap().clone().unwrap();
-    assert_eq!(signed.permit2_allowance_limit.as_deref(), Some("1500000"));
+    assert_eq!(signed.permit2_allowance_limit, None);
     assert!(decoded_header(&r)["payload"]["permit2Authorization"].is_object());
 }
 

@@ -2,6 +2,7 @@
 
 mod audit_check;
 mod authorize;
+mod authorize_agentcore;
 mod common;
 mod ledger_events;
 mod ledger_flow;

@@ -120,6 +120,32 @@ pub fn secrets_endpoint() -> &'static str {
     })
 }
 
+/// The local AgentCore Payments service (`scripts/agentcore_local`) the tests use (started on
+/// first use unless the environment names one).
+pub fn agentcore_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE") {
+            return url;
+        }
+        ensure_tools("agentcore");
+        let port = free_port();
+        let python = repo_root().join(".cache/venv-agentcore/bin/python");
+        let server = repo_root().join("scripts/agentcore_local/server.py");
+        let log = std::env::temp_dir().join(format!("predebit-agentcore-{port}.log"));
+        spawn_guarded(
+            &format!(
+                "exec {} {} --host 127.0.0.1 --port {port}",
+                python.display(),
+                server.display()
+            ),
+            &log.display().to_string(),
+        );
+        wait_for(port, "the local AgentCore Payments service");
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
 /// The SDK loader every test client starts from: fixed region and dummy credentials.
 pub fn base_config() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

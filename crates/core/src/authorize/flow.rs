@@ -216,8 +216,10 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             client_token: reserved.payment_id.clone(),
             x402_version: request.x402_version,
             requirement: entry.clone(),
-            permit2_allowance_limit: is_permit2(entry)
-                .then(|| reserved.terms.amount_atomic.clone()),
+            // AgentCore's model takes permit2AllowanceLimit for the `upto` scheme only and refuses
+            // it for `exact`; an exact Permit2 payment is bounded by its signed amount, which the
+            // post-sign check holds to the approved one.
+            permit2_allowance_limit: None,
         };
         let signed = match self.signer.sign(&sign).await {
             Ok(signed) => signed,
@@ -405,11 +407,6 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             )
             .await;
     }
-}
-
-/// Whether the merchant asks for a Permit2 transfer (x402's `extra.assetTransferMethod`).
-fn is_permit2(entry: &Value) -> bool {
-    entry["extra"]["assetTransferMethod"] == "permit2"
 }
 
 /// The header the paid request carries: v1 `X-PAYMENT`, v2 `PAYMENT-SIGNATURE`, base64 JSON.

@@ -22,8 +22,8 @@ pub struct SignRequest {
     pub x402_version: u64,
     /// The selected `accepts` entry, as the merchant sent it.
     pub requirement: Value,
-    /// For Permit2: the allowance the wallet may grant the x402 proxy, exactly the approved
-    /// atomic amount, never more.
+    /// The Permit2 allowance limit AgentCore takes for the `upto` scheme (which predebit does not
+    /// approve yet): always `None` for `exact`, which AgentCore's model refuses it for.
     pub permit2_allowance_limit: Option<String>,
 }
 
