@@ -12,9 +12,11 @@ demo:
 	scripts/demo.sh
 
 ## test: unit, property and DynamoDB Local integration tests, the template checks, and the
-## end-to-end run of the functions under cargo lambda watch, and the AgentCore plugin's tests
+## end-to-end run of the functions under cargo lambda watch, the local AgentCore Payments
+## service's own tests, and the AgentCore plugin's tests
 test: tools validate
 	scripts/services.sh run $(CARGO) test --workspace
+	scripts/agentcore_local_test.sh
 	scripts/services.sh run scripts/e2e.sh
 	scripts/services.sh run scripts/plugin_test.sh
 
