@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: DynamoDB Local + moto on loopback, tables, keys secret, demo seed, then every
 # sample verify event through the verify handler and every sample ledger event through the ledger
-# handler (in-process, the Lambdas' code paths), and the audit of the session.
+# handler (in-process, the Lambdas' code paths), and the audit of the session; then enforcing
+# mode: every sample authorize event through the authorize handler, signing through the local
+# AgentCore Payments service, and the commit after the paid response.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,4 +23,6 @@ scripts/services.sh run bash -c '
   echo "audit records (one JSON line per decision): $1"
   echo
   scripts/demo-ledger.sh "$1"
+  echo
+  scripts/demo-authorize.sh "$1"
 ' demo "$AUDIT_LOG"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: the verify and ledger functions run as Lambda functions under `cargo lambda watch`
+# End-to-end: the verify, ledger and authorize functions run as Lambda functions under `cargo lambda watch`
 # (host debug build), against DynamoDB Local and moto, invoked through the Lambda Invoke API on
 # loopback with the sample events. Run it under `scripts/services.sh run` (make test does).
 set -euo pipefail
@@ -16,3 +16,8 @@ create_secret() {
 
 start_functions e2e
 python3 scripts/e2e_check.py "http://127.0.0.1:$PORT" || { tail -30 "$LOG"; exit 1; }
+# Enforcing mode: the sample authorize events through the authorize function, signing through the
+# local AgentCore Payments service.
+scripts/tools.sh agentcore
+.cache/venv-agentcore/bin/python scripts/authorize_events.py --lambda "http://127.0.0.1:$PORT" ||
+  { tail -30 "$LOG"; exit 1; }

@@ -2,9 +2,9 @@
 
 Every events/verify/*.json against events/expected/verify/, then a ledger flow
 (reserve with the token from verify, markSent, commit, getSession), then payloads the Lambda
-runtime itself would refuse (not JSON, not UTF-8, nested 200 levels, 300 KiB): each must be the
-function's structured INVALID_REQUEST answer, never a Lambda error. Prints one line per check and
-a closing 'N passed, N failed' line; exits non-zero on any failure.
+runtime itself would refuse (not JSON, not UTF-8, nested 200 levels, 300 KiB), sent to verify,
+ledger and authorize: each must be the function's structured INVALID_REQUEST answer, never a
+Lambda error. Prints one line per check and a closing 'N passed, N failed' line; exits non-zero on any failure.
 """
 import json
 import pathlib
@@ -107,14 +107,15 @@ refused = [
      "event: is larger than 262144 bytes"),
 ]
 for name, verify_body, ledger_body, problem in refused:
-    for function, body in (("verify", verify_body), ("ledger", ledger_body)):
+    # authorize parses its payload as verify does: the verify body stands for it.
+    for function, body in (("verify", verify_body), ("ledger", ledger_body), ("authorize", verify_body)):
         status, headers, answer = invoke_raw(function, body)
         # AWS marks a function error with this header; cargo lambda watch answers HTTP 500 with
         # an errorType body instead. Either fails the check.
         function_error = headers.get("X-Amz-Function-Error")
         shape = (
             answer.get("decision") == "NO" and bool(answer.get("auditHash"))
-            if function == "verify"
+            if function in ("verify", "authorize")
             else answer.get("ok") is False and "op" in answer and answer["op"] is None
         )
         ok = (

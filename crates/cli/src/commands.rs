@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-enum CliError {
+pub(crate) enum CliError {
     Input(String),
     Failed(String),
 }
@@ -63,7 +63,7 @@ impl From<AdminError> for CliError {
     }
 }
 
-fn table_names(cli: &Cli) -> TableNames {
+pub(crate) fn table_names(cli: &Cli) -> TableNames {
     TableNames::from_env().unwrap_or_else(|_| TableNames::with_prefix(&cli.table_prefix))
 }
 
@@ -72,7 +72,7 @@ async fn store(cli: &Cli) -> DynamoStore {
     DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli))
 }
 
-fn read_input(path: &str) -> Result<String, CliError> {
+pub(crate) fn read_input(path: &str) -> Result<String, CliError> {
     if path == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -200,6 +200,14 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
         Command::Invoke {
             function: InvokeFunction::Ledger { files, ops, now },
         } => invoke_ledger(cli, files, ops, *now).await?,
+        Command::Invoke {
+            function:
+                InvokeFunction::Authorize {
+                    files,
+                    payment_manager_arn,
+                    now,
+                },
+        } => crate::authorize::invoke(cli, files, payment_manager_arn, *now).await?,
         Command::Audit {
             action: AuditAction::Check { session },
         } => audit_check(cli, session).await?,
@@ -478,7 +486,10 @@ fn session_text(session: &SessionRecord, holds: &[Hold]) -> String {
     out
 }
 
-async fn ledger_keys(cli: &Cli, config: &aws_config::SdkConfig) -> Result<KeySource, CliError> {
+pub(crate) async fn ledger_keys(
+    cli: &Cli,
+    config: &aws_config::SdkConfig,
+) -> Result<KeySource, CliError> {
     KeySource::from_secrets_manager(
         predebit_store::SecretsClient::new(config),
         cli.secret_id.clone(),

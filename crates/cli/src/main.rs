@@ -1,6 +1,7 @@
 //! `predebit`: the operator CLI. Tables, seed data, policies, agents, consents, sessions, the
 //! keys secret, local invocation of the functions, the ledger audit, and x402 decoding.
 
+mod authorize;
 mod commands;
 
 use clap::{Parser, Subcommand};
@@ -263,6 +264,21 @@ pub enum InvokeFunction {
         #[arg(long, default_value = "all")]
         ops: String,
         /// The clock, in epoch seconds (e.g. a later time for `expire`); default: now.
+        #[arg(long)]
+        now: Option<u64>,
+    },
+    /// Run the authorize handler (enforcing mode) on one or more event files, in order: it
+    /// signs through AgentCore Payments (AWS_ENDPOINT_URL_BEDROCK_AGENTCORE for the local
+    /// service). Prints the responses; with several files a table that shows each header's name
+    /// and size, never its value.
+    Authorize {
+        /// Event JSON files.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// The AgentCore payment manager that signs.
+        #[arg(long, env = "PREDEBIT_PAYMENT_MANAGER_ARN")]
+        payment_manager_arn: String,
+        /// The clock, in epoch seconds; default: now.
         #[arg(long)]
         now: Option<u64>,
     },
