@@ -416,6 +416,14 @@ def test_signer_unavailable_is_resent_as_the_same_event_up_to_authorize_attempts
     assert "headers" not in use["input"]
 
 
+def test_an_answer_whose_reason_code_is_no_string_is_not_resent_and_is_verifier_unavailable():
+    fake = FakeAuthorize({"decision": "NO", "reasonCode": ["SIGNER_UNAVAILABLE"]})
+    _, agent, _ = plugin_on(fake, attempts=3)
+    _, _, state = handle(agent, result_402_v2(payment_required_header(ENTRY)))
+    assert len(fake.events) == 1
+    assert state[f"payment_failure_{TOOL_USE}"]["reasonCode"] == "VERIFIER_UNAVAILABLE"
+
+
 def test_a_final_no_is_not_resent():
     fake = FakeAuthorize({"decision": "NO", "reasonCode": "AMOUNT_OVER_PAYMENT_LIMIT"})
     _, agent, _ = plugin_on(fake, attempts=3)

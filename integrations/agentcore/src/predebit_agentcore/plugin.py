@@ -669,7 +669,8 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
                 logger.warning("predebit authorize unreachable (try %d/%d): %s", n, attempts, e)
             else:
                 code = answer.get("reasonCode")
-                if answer.get("decision") == "YES" or code not in RETRYABLE_AUTHORIZE_CODES or n == attempts:
+                retryable = isinstance(code, str) and code in RETRYABLE_AUTHORIZE_CODES
+                if answer.get("decision") == "YES" or not retryable or n == attempts:
                     return answer
                 logger.warning(
                     "predebit authorize answered %s (try %d/%d); sending the same request again", code, n, attempts
