@@ -389,6 +389,38 @@ def test_the_plugin_attaches_nothing_when_authorizes_header_is_the_wrong_one():
     assert sent == []
 
 
+def test_after_a_same_origin_redirect_authorize_judges_the_url_that_answered():
+    fake = FakeAuthorize(GOOD)
+    _, agent, _ = plugin_on(fake)
+    answered = "https://api.weather.example/v2/forecast-moved"
+    handle(agent, result_402_v2(payment_required_header(ENTRY), url=answered))
+    assert fake.events[0]["requestUrl"] == answered
+
+
+def test_an_mcp_gateway_call_sends_no_request_url():
+    fake = FakeAuthorize({"decision": "NO", "reasonCode": "MERCHANT_NOT_ALLOWED"})
+    _, agent, _ = plugin_on(fake)
+    offer = {"x402Version": 2, "accepts": [ENTRY]}
+    use: dict[str, Any] = {
+        "toolUseId": TOOL_USE,
+        "name": "weather___forecast",
+        "input": {"toolName": "weather___forecast", "parameters": {"city": "Oslo"}},
+    }
+    result = {"status": "error", "structuredContent": offer, "content": [{"text": json.dumps(offer)}]}
+    event = AfterToolCallEvent(
+        agent=agent,
+        selected_tool=None,
+        tool_use=cast(ToolUse, use),
+        invocation_state={},
+        result=cast(ToolResult, result),
+    )
+    agent.hooks.invoke_callbacks(event)
+    assert len(fake.events) == 1
+    sent = fake.events[0]
+    assert "requestUrl" not in sent
+    assert json.loads(base64.b64decode(sent["paymentRequired"])) == offer
+
+
 def test_an_mpp_only_402_never_reaches_authorize():
     fake = FakeAuthorize(GOOD)
     _, agent, sent = plugin_on(fake)
