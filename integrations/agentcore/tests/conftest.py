@@ -1,6 +1,7 @@
 """Fixtures: the real predebit functions (under `cargo lambda watch`, started by
-scripts/plugin_test.sh) and an agent carrying PredebitPaymentsPlugin whose ProcessPayment is
-stubbed with botocore's Stubber."""
+scripts/plugin_test.sh) and an agent carrying PredebitPaymentsPlugin in cooperative mode, whose
+ProcessPayment is stubbed with botocore's Stubber. Enforcing mode stubs nothing: its harness is
+tests/local_agentcore.py."""
 
 from __future__ import annotations
 

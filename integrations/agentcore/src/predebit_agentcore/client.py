@@ -1,4 +1,4 @@
-"""Synchronous Lambda invocations of predebit's verify and ledger functions."""
+"""Synchronous Lambda invocations of predebit's verify, ledger and authorize functions."""
 
 from __future__ import annotations
 
@@ -27,14 +27,22 @@ class PredebitConfig:
 
     Attributes:
         agent_id: the predebit agent id this agent pays as.
-        verify_function: name, alias or ARN of the verify function.
+        verify_function: name, alias or ARN of the verify function (cooperative mode).
         ledger_function: name, alias or ARN of the agent-facing ledger function.
+        authorize_function: name, alias or ARN of the authorize function (enforcing mode).
         region: AWS region of the functions (default: the boto3 default).
         endpoint_url: Lambda endpoint override (e.g. ``cargo lambda watch`` on loopback).
-        connect_timeout / read_timeout: seconds per invocation; a timeout is a decline.
+        connect_timeout / read_timeout: seconds per invocation; a timeout is a decline. In enforcing
+            mode one authorize call includes AgentCore's ProcessPayment and three DynamoDB requests,
+            each bounded at 2 s by the function; an answer lost to read_timeout is re-sent as the
+            same event (a replay, see authorize_attempts), so a short timeout costs a retry, not money.
         lambda_client: a ready boto3 Lambda client; built from the fields above when None.
         ledger_attempts: tries for markSent, commit and release (exponential backoff).
         backoff_base_seconds: first backoff delay, doubled each try.
+        authorize_attempts: enforcing mode: how many times the same authorize event is sent while
+            the answer is SIGNER_UNAVAILABLE, STORE_UNAVAILABLE or STORE_CONFLICT, or is lost in
+            transport. The same event is the same paymentId and clientToken, so a re-send continues
+            the first call and never signs twice. Default 2 (one re-send).
         valid_before_slack_seconds: clock slack allowed over the requirement's maxTimeoutSeconds.
         permit2_proxies: the spenders a signed Permit2 payment may name (EVM addresses, compared
             case-insensitively); default: x402's current x402ExactPermit2Proxy,
@@ -50,6 +58,7 @@ class PredebitConfig:
     agent_id: str
     verify_function: str = "predebit-verify"
     ledger_function: str = "predebit-ledger"
+    authorize_function: str = "predebit-authorize"
     region: str | None = None
     endpoint_url: str | None = None
     connect_timeout: float = 2.0
@@ -57,10 +66,18 @@ class PredebitConfig:
     lambda_client: Any = None
     ledger_attempts: int = 5
     backoff_base_seconds: float = 0.2
+    authorize_attempts: int = 2
     valid_before_slack_seconds: int = 30
     permit2_proxies: tuple[str, ...] = DEFAULT_PERMIT2_PROXIES
     redirect_free_tools: tuple[str, ...] = ()
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+def _name(event: dict[str, Any]) -> str:
+    """What an event asks for, for messages: the ledger op, authorize, or verify."""
+    if "op" in event:
+        return str(event["op"])
+    return "authorize" if "attempt" in event else "verify"
 
 
 class PredebitClient:
@@ -89,15 +106,15 @@ class PredebitClient:
             )
             payload = response["Payload"].read()
         except Exception as e:  # transport, timeout, throttling, missing permission
-            raise PredebitUnavailable(f"{event.get('op', 'verify')}: {type(e).__name__}") from e
+            raise PredebitUnavailable(f"{_name(event)}: {type(e).__name__}") from e
         if response.get("FunctionError"):
-            raise PredebitUnavailable(f"{event.get('op', 'verify')}: function error {response['FunctionError']}")
+            raise PredebitUnavailable(f"{_name(event)}: function error {response['FunctionError']}")
         try:
             body = json.loads(payload)
         except ValueError as e:
-            raise PredebitUnavailable(f"{event.get('op', 'verify')}: response is not JSON") from e
+            raise PredebitUnavailable(f"{_name(event)}: response is not JSON") from e
         if not isinstance(body, dict):
-            raise PredebitUnavailable(f"{event.get('op', 'verify')}: response is not a JSON object")
+            raise PredebitUnavailable(f"{_name(event)}: response is not a JSON object")
         return body
 
     def verify(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +124,10 @@ class PredebitClient:
         except PredebitUnavailable:
             self.config.sleep(self.config.backoff_base_seconds)
             return self._invoke(self.config.verify_function, event)
+
+    def authorize(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One authorize call (enforcing mode). The caller decides on re-sends: see PredebitConfig."""
+        return self._invoke(self.config.authorize_function, event)
 
     def ledger(self, event: dict[str, Any], attempts: int | None = None) -> dict[str, Any]:
         """A ledger op, retried with exponential backoff while unreachable or conflicting.

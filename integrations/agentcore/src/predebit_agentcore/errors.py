@@ -12,6 +12,12 @@ SIGNED_PAYLOAD_MISMATCH = "SIGNED_PAYLOAD_MISMATCH"
 # verify's code, also raised by the plugin before verify when the 402 may come from another origin
 # than the URL the tool call requested (a redirect).
 RESOURCE_MISMATCH = "RESOURCE_MISMATCH"
+# verify's code for a requirement it cannot read; the plugin raises it in enforcing mode for a 402
+# that carries no readable x402 offer, before authorize is called.
+REQUIREMENT_INVALID = "REQUIREMENT_INVALID"
+# The ledger's code for an op a deployment does not serve; the plugin raises it in enforcing mode
+# for any attempt to call ProcessPayment from the agent's process.
+OP_NOT_ALLOWED = "OP_NOT_ALLOWED"
 
 _MESSAGES = {
     VERIFIER_UNAVAILABLE: "predebit could not be reached; nothing was signed.",

@@ -1,6 +1,15 @@
 """PredebitPaymentsPlugin: the AgentCore payments plugin with predebit before every signature.
 
-Per payment attempt (DESIGN.md, "The flow"):
+Two modes. **Enforcing** (``mode="enforcing"``): predebit's authorize function is the only
+principal allowed to call ProcessPayment; on a 402 the plugin sends the 402 as received to
+authorize once, which selects the entry, decides, reserves, signs through AgentCore, checks the
+signature and marks the hold SENT; the plugin checks the header it returns, lets the SDK retry the
+tool with it, and commits with the holdToken after the paid response (enforcing.py). The plugin
+never calls ProcessPayment in this mode: the manager's ``process_payment`` and its client's
+ProcessPayment operation are both refused.
+
+**Cooperative** (the default, weaker: the agent's own role signs, so code running as the agent can
+sign without asking predebit), per payment attempt (DESIGN.md, "The flow"):
 
     verify -> ledger reserve -> ProcessPayment (clientToken = paymentId) -> post-sign check
       -> [SDK applies the header] -> ledger markSent -> tool retried -> ledger commit
@@ -30,6 +39,7 @@ from bedrock_agentcore.payments.integrations.config import AgentCorePaymentsPlug
 from bedrock_agentcore.payments.integrations.handlers import get_payment_handler
 from bedrock_agentcore.payments.integrations.strands import AgentCorePaymentsPlugin
 from bedrock_agentcore.payments.manager import PaymentError, PaymentManager
+from bedrock_agentcore.payments.mpp import is_mpp_payment_required
 from strands import Agent
 from strands.hooks import AfterToolCallEvent
 from strands.plugins import hook
@@ -37,8 +47,16 @@ from strands.tools import tool
 
 from . import http_tool
 from .client import PredebitClient, PredebitConfig
+from .enforcing import (
+    RETRYABLE_AUTHORIZE_CODES,
+    Authorized,
+    authorize_event,
+    read_answer,
+    read_offer,
+)
 from .errors import (
     NETWORK_NOT_ALLOWED,
+    OP_NOT_ALLOWED,
     PAYMENT_TYPE_NOT_SUPPORTED,
     RESOURCE_MISMATCH,
     SIGNED_PAYLOAD_MISMATCH,
@@ -109,7 +127,8 @@ class _ToolCall:
     request_url: str | None = None  # the url input, or the URL that answered after a same-origin redirect
     resource: str | None = None  # the resource the v2 402 declares
     unjudged: str | None = None  # why the 402's origin may not be the judged one: the decline, before verify
-    signed_hold: Hold | None = None
+    signed_hold: Hold | None = None  # cooperative: signed and checked here, to markSent once applied
+    sent_hold: Hold | None = None  # enforcing: authorize already marked it SENT
 
     def attempt(self) -> int:
         # The SDK counts signing attempts per tool call before it calls generate_payment_header.
@@ -133,6 +152,12 @@ class _Signing:
 
     signed: _Signed | None = None
 
+
+MODES = ("cooperative", "enforcing")
+NO_PROCESS_PAYMENT = (
+    "In enforcing mode only predebit's authorize function calls ProcessPayment; this process never does. "
+    "Nothing was signed."
+)
 
 _GUARDED: weakref.WeakSet[PaymentManager] = weakref.WeakSet()  # managers whose methods are wrapped
 _CALL: ContextVar[_ToolCall | None] = ContextVar("predebit_tool_call", default=None)
@@ -340,11 +365,20 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
 
     Args:
         config: the SDK plugin's own configuration (payment manager, user, instrument, session).
-        predebit: where predebit's verify and ledger functions are and how to reach them.
+        predebit: where predebit's functions are and how to reach them.
+        mode: ``"enforcing"`` (predebit's authorize function signs; the agent's role holds no
+            ``bedrock-agentcore:ProcessPayment`` and this plugin never calls it) or
+            ``"cooperative"`` (the default: verify, reserve, then the agent's own role signs, which
+            code running as the agent could also do without asking predebit).
     """
 
-    def __init__(self, config: AgentCorePaymentsPluginConfig, predebit: PredebitConfig):
+    def __init__(
+        self, config: AgentCorePaymentsPluginConfig, predebit: PredebitConfig, *, mode: str = "cooperative"
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
         super().__init__(config)
+        self.mode = mode
         self.predebit_config = predebit
         self.predebit = PredebitClient(predebit)
         self._lock = threading.Lock()
@@ -359,8 +393,13 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         self.guard(self.payment_manager)
 
     def guard(self, manager: PaymentManager) -> None:
-        """Wraps ``process_payment`` and ``generate_payment_header`` on this manager instance."""
+        """Wraps ``process_payment`` and ``generate_payment_header`` on this manager instance
+        (enforcing mode: replaces them, see ``_enforce``)."""
         if manager in _GUARDED:
+            return
+        if self.mode == "enforcing":
+            self._enforce(manager)
+            _GUARDED.add(manager)
             return
         original_process: Callable[..., dict[str, Any]] = manager.process_payment
         original_generate: Callable[..., dict[str, str]] = manager.generate_payment_header
@@ -410,6 +449,39 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         manager.generate_payment_header = generate_payment_header  # type: ignore[method-assign]
         _GUARDED.add(manager)
 
+    def _enforce(self, manager: PaymentManager) -> None:
+        """Enforcing mode's integration point, on this manager instance only.
+
+        ``generate_payment_header`` is the one method the SDK's ``after_tool_call`` asks for the
+        header (through ``_process_payment_required_request``, after its own configuration checks
+        and ``pre_sign_policy``): it becomes one authorize call. ``process_payment`` is refused,
+        and so is the ProcessPayment operation on the manager's boto3 client (a botocore
+        ``before-call`` handler), so no path through the SDK, MPP's included, signs from here.
+        """
+
+        @functools.wraps(manager.generate_payment_header)
+        def generate_payment_header(*args: Any, **kwargs: Any) -> dict[str, str]:
+            try:
+                return self._authorized_header(*args, **kwargs)
+            except PaymentError:
+                raise
+            except Exception as e:  # fail closed, and always as a PaymentError the SDK handles
+                logger.error("predebit authorize path failed unexpectedly: %s", type(e).__name__)
+                raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
+
+        @functools.wraps(manager.process_payment)
+        def process_payment(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
+            raise PredebitDeclined(OP_NOT_ALLOWED, NO_PROCESS_PAYMENT)
+
+        def refuse_process_payment(**_kwargs: Any) -> None:
+            raise PredebitDeclined(OP_NOT_ALLOWED, NO_PROCESS_PAYMENT)
+
+        manager.generate_payment_header = generate_payment_header  # type: ignore[method-assign]
+        manager.process_payment = process_payment  # type: ignore[method-assign]
+        manager._payment_client.meta.events.register(
+            "before-call.bedrock-agentcore.ProcessPayment", refuse_process_payment
+        )
+
     # ---- hooks --------------------------------------------------------------------------
 
     # strands types @hook for plain callbacks (event) -> None; on a method, as in the SDK's own
@@ -438,6 +510,9 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         finally:
             _CALL.reset(token)
 
+        if call.sent_hold is not None:
+            self._after_authorized(event, call.sent_hold)
+            return
         hold = call.signed_hold
         if hold is None:
             return
@@ -452,6 +527,20 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
         with self._lock:
             self._awaiting_settlement[tool_use_id] = hold.payment_id
         logger.info("predebit hold %s SENT", hold.payment_id)
+
+    def _after_authorized(self, event: AfterToolCallEvent, hold: Hold) -> None:
+        """Enforcing mode, after the SDK had the header: await the paid retry's settlement."""
+        if not event.retry:
+            # authorize has marked the hold SENT, so it cannot be released; the header never left
+            # this process, and expire voids the hold (returning its budget) after validBefore.
+            logger.warning(
+                "predebit hold %s stays SENT although the SDK did not send its header; expire will void it",
+                hold.payment_id,
+            )
+            return
+        with self._lock:
+            self._awaiting_settlement[hold.tool_use_id] = hold.payment_id
+        logger.info("predebit hold %s SENT (authorize)", hold.payment_id)
 
     def _store_payment_failure_state(self, event: AfterToolCallEvent, exception: Exception) -> None:
         super()._store_payment_failure_state(event, exception)
@@ -500,6 +589,112 @@ class PredebitPaymentsPlugin(AgentCorePaymentsPlugin):
             body: Optional request body. ``dict`` is sent as JSON; ``str`` as is. Ignored for ``GET``/``HEAD``.
         """
         return http_tool.http_request(url, method, headers, body)
+
+    # ---- enforcing mode: authorize signs ----------------------------------------------------
+
+    def _authorized_header(
+        self,
+        payment_instrument_id: str,
+        payment_session_id: str,
+        payment_required_request: dict[str, Any],
+        user_id: str | None = None,
+        network_preferences: list[str] | None = None,
+        client_token: str | None = None,
+        **_ignored: Any,
+    ) -> dict[str, str]:
+        """generate_payment_header in enforcing mode: one authorize call, its header checked.
+
+        ``network_preferences`` and the SDK's other selection inputs are ignored: authorize chooses
+        among the 402's entries itself. The SDK's uuid ``client_token`` is ignored too: authorize
+        computes the paymentId (the clientToken AgentCore sees) from the entry it selects.
+        """
+        call = _CALL.get()
+        _refuse_unjudged(call)  # before authorize: the 402 may not be from the URL the host rules judge
+        try:
+            mpp_offered = bool(is_mpp_payment_required(payment_required_request))
+        except Exception:  # a merchant's malformed challenge is no MPP offer
+            mpp_offered = False
+        offer = read_offer(payment_required_request, mpp_offered)
+        tool_use_id = call.tool_use_id if call else (client_token or "direct")
+        attempt = call.attempt() if call else 1
+        event = authorize_event(
+            offer,
+            request_url=call.request_url if call else None,
+            user_id=user_id or self.config.user_id or "",
+            agent_id=self.predebit_config.agent_id,
+            payment_session_id=payment_session_id,
+            payment_instrument_id=payment_instrument_id,
+            tool_name=call.tool_name if call else "direct",
+            tool_use_id=tool_use_id,
+            attempt=attempt,
+        )
+        answer = self._authorize(event, tool_use_id)
+        try:
+            authorized = read_answer(
+                answer,
+                offer,
+                payment_session_id=payment_session_id,
+                tool_use_id=tool_use_id,
+                attempt=attempt,
+                now=int(time.time()),
+                slack_seconds=self.predebit_config.valid_before_slack_seconds,
+                permit2_proxies=tuple(self.predebit_config.permit2_proxies),
+            )
+        except PredebitDeclined as e:
+            logger.info("predebit NO %s from authorize for toolUseId %s", e.reason_code, tool_use_id)
+            raise
+        hold = self._authorized_hold(authorized, payment_session_id, tool_use_id)
+        with self._lock:
+            self.holds[hold.payment_id] = hold
+        if call is not None:
+            call.sent_hold = hold
+        logger.info("predebit YES from authorize: hold %s SENT", hold.payment_id)
+        return dict(authorized.header)
+
+    def _authorize(self, event: dict[str, Any], tool_use_id: str) -> dict[str, Any]:
+        """authorize, with the same event re-sent while its answer says that is safe and may help.
+
+        The same event is the same paymentId: a re-send meets the first call's hold and
+        AgentCore's stored signature for that clientToken, so it never signs twice.
+        """
+        attempts = max(1, self.predebit_config.authorize_attempts)
+        delay = self.predebit_config.backoff_base_seconds
+        for n in range(1, attempts + 1):
+            try:
+                answer = self.predebit.authorize(event)
+            except PredebitUnavailable as e:
+                if n == attempts:
+                    logger.error("predebit authorize unreachable for toolUseId %s: %s", tool_use_id, e)
+                    raise PredebitDeclined(VERIFIER_UNAVAILABLE) from e
+                logger.warning("predebit authorize unreachable (try %d/%d): %s", n, attempts, e)
+            else:
+                code = answer.get("reasonCode")
+                retryable = isinstance(code, str) and code in RETRYABLE_AUTHORIZE_CODES
+                if answer.get("decision") == "YES" or not retryable or n == attempts:
+                    return answer
+                logger.warning(
+                    "predebit authorize answered %s (try %d/%d); sending the same request again", code, n, attempts
+                )
+            self.predebit_config.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    @staticmethod
+    def _authorized_hold(authorized: Authorized, payment_session_id: str, tool_use_id: str) -> Hold:
+        """The plugin's record of the SENT hold authorize took, for the commit after the paid retry."""
+        entry = authorized.entry
+        return Hold(
+            payment_id=authorized.payment_id,
+            payment_session_id=payment_session_id,
+            tool_use_id=tool_use_id,
+            amount_micros=authorized.amount_micros,
+            pay_to=authorized.terms.to,
+            amount_atomic=authorized.terms.value,
+            network=authorized.claims.network or str(entry.get("network")),
+            asset=authorized.terms.asset or authorized.claims.asset,
+            verification_id=authorized.verification_id,
+            hold_token=authorized.hold_token,
+        )
 
     # ---- the guarded signature ------------------------------------------------------------
 
