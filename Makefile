@@ -43,11 +43,13 @@ lint:
 	cd integrations/agentcore && export RUFF_CACHE_DIR=$(CURDIR)/.cache/ruff MYPY_CACHE_DIR=$(CURDIR)/.cache/mypy \
 	  && $(PLUGIN_PY) -m ruff check . && $(PLUGIN_PY) -m ruff format --check . && $(PLUGIN_PY) -m mypy
 
-## bench: the pure decision path (criterion), verify and ledger throughput against DynamoDB Local
+## bench: the pure decision path (criterion), verify, ledger and authorize throughput against
+## DynamoDB Local (authorize: and the local AgentCore Payments service)
 bench: tools
 	$(CARGO) bench -p predebit-core --bench decision
 	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench verify_throughput
 	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench ledger_throughput
+	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench authorize_throughput
 
 ## vectors: sign x402 test payments with the official @x402 libraries (pinned in
 ## tools/x402-vectors/package.json) into crates/core/tests/vectors/x402/signed/; not part of make test

@@ -16,15 +16,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use predebit_core::decision::Verdict;
 use predebit_core::keys::KeyRing;
-use predebit_store::items::{
-    agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
-    user_policy_pk, Item, SESSION_SK,
-};
 use predebit_store::secrets::KeySource;
-use predebit_store::{seed, DynamoClient, DynamoStore};
+use predebit_store::seed;
+use predebit_tests::bench::bare::BareRead;
 use predebit_tests::bench::{env_usize, run_round, Tally, ROUND_OPS};
 use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::{now_epoch_seconds, VerifyService};
@@ -32,65 +28,6 @@ use serde_json::Value;
 
 /// The demo seed has no agent policy for agent-research: five of the six keys exist.
 const ITEMS_FOUND: usize = 5;
-
-/// The request `DynamoStore::read_for_verify` sends, built once.
-struct BareRead {
-    client: DynamoClient,
-    requests: Vec<(String, KeysAndAttributes)>,
-}
-
-impl BareRead {
-    fn new(store: &DynamoStore, user_id: &str, agent_id: &str, session_id: &str) -> Self {
-        let keys = |keys: Vec<Item>| {
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .expect("keys are set")
-        };
-        let tables = store.tables();
-        let requests = vec![
-            (
-                tables.policies.clone(),
-                keys(vec![
-                    pk_key(global_policy_pk()),
-                    pk_key(user_policy_pk(user_id)),
-                    pk_key(agent_policy_pk(agent_id)),
-                ]),
-            ),
-            (
-                tables.registry.clone(),
-                keys(vec![
-                    pk_key(agent_pk(agent_id)),
-                    pk_key(consent_pk(user_id, agent_id)),
-                ]),
-            ),
-            (
-                tables.ledger.clone(),
-                keys(vec![pk_sk_key(session_pk(session_id), SESSION_SK)]),
-            ),
-        ];
-        Self {
-            client: store.client().clone(),
-            requests,
-        }
-    }
-
-    /// How many items came back.
-    async fn read(&self) -> usize {
-        let mut request = self.client.batch_get_item();
-        for (table, keys) in &self.requests {
-            request = request.request_items(table, keys.clone());
-        }
-        let out = request.send().await.expect("BatchGetItem");
-        assert!(
-            out.unprocessed_keys().is_none_or(|u| u.is_empty()),
-            "BatchGetItem left keys unprocessed"
-        );
-        out.responses()
-            .map_or(0, |r| r.values().map(Vec::len).sum())
-    }
-}
 
 fn main() {
     let ops_per_loop = env_usize("PREDEBIT_BENCH_OPS", 4000);

@@ -15,7 +15,7 @@ use predebit_core::hold::HoldState;
 use predebit_core::ledger::LedgerStore;
 use predebit_core::records::{AgentRecord, AgentStatus, ConsentRecord, ConsentStatus};
 use predebit_store::DynamoStore;
-use predebit_tests::{agentcore_endpoint, base_config, fresh_store};
+use predebit_tests::{agentcore_client, agentcore_endpoint, fresh_store};
 use serde_json::{json, Value};
 
 use crate::common::{seed_demo, test_keys, NOW};
@@ -49,13 +49,7 @@ fn admin(method: &str, path: &str, body: &Value) -> Value {
 }
 
 fn client() -> aws_sdk_bedrockagentcore::Client {
-    let config = futures_block_on(base_config().endpoint_url(agentcore_endpoint()).load());
-    aws_sdk_bedrockagentcore::Client::from_conf(
-        aws_sdk_bedrockagentcore::config::Builder::from(&config)
-            .timeout_config(predebit_store::config::timeouts())
-            .retry_config(predebit_store::config::retries())
-            .build(),
-    )
+    futures_block_on(agentcore_client())
 }
 
 fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -1,5 +1,7 @@
 //! Shared pieces of the throughput benchmarks: rounds of concurrent operations and their tally.
 
+pub mod bare;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

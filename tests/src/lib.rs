@@ -146,6 +146,21 @@ pub fn agentcore_endpoint() -> &'static str {
     })
 }
 
+/// An `aws-sdk-bedrockagentcore` client on the local AgentCore Payments service, with the
+/// timeouts and retries the functions use.
+pub async fn agentcore_client() -> aws_sdk_bedrockagentcore::Client {
+    let config = base_config()
+        .endpoint_url(agentcore_endpoint())
+        .load()
+        .await;
+    aws_sdk_bedrockagentcore::Client::from_conf(
+        aws_sdk_bedrockagentcore::config::Builder::from(&config)
+            .timeout_config(predebit_store::config::timeouts())
+            .retry_config(predebit_store::config::retries())
+            .build(),
+    )
+}
+
 /// The SDK loader every test client starts from: fixed region and dummy credentials.
 pub fn base_config() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

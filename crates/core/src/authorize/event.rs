@@ -125,6 +125,18 @@ pub fn parse_authorize(event: &Value) -> Result<AuthorizeRequest, FieldProblem> 
             ))
         }
     };
+    // The 402 says which version it speaks; the event may not say another.
+    if offer.get("x402Version").and_then(Value::as_u64) != Some(x402_version) {
+        let field = if x402_version == 1 {
+            "body"
+        } else {
+            "paymentRequired"
+        };
+        return Err(problem(
+            field,
+            "must carry the same x402Version as the event's x402Version",
+        ));
+    }
     let entries = accepts(&offer)?;
     let resource = match offer.get("resource") {
         Some(Value::Object(r)) => match r.get("url") {
@@ -308,6 +320,26 @@ mod tests {
             }
             assert_eq!(parse_authorize(&e).unwrap_err().field, field, "{what}");
         }
+        for offer in [
+            json!({"x402Version": 1, "accepts": [entry("1")]}),
+            json!({"accepts": [entry("1")]}),
+            json!({"x402Version": "2", "accepts": [entry("1")]}),
+        ] {
+            assert_eq!(
+                parse_authorize(&v2_event(&offer)).unwrap_err().field,
+                "paymentRequired",
+                "{offer}"
+            );
+        }
+        let mut v1_says_2 = base.clone();
+        let obj = v1_says_2.as_object_mut().unwrap();
+        obj.remove("paymentRequired");
+        obj.insert("x402Version".into(), json!(1));
+        obj.insert(
+            "body".into(),
+            json!({"x402Version": 2, "accepts": [entry("1")]}),
+        );
+        assert_eq!(parse_authorize(&v1_says_2).unwrap_err().field, "body");
         let too_many = json!({"x402Version": 2, "accepts": vec![entry("1"); MAX_ENTRIES + 1]});
         assert_eq!(
             parse_authorize(&v2_event(&too_many)).unwrap_err().field,
