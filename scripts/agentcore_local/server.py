@@ -263,7 +263,7 @@ class PaymentsService:
         self.signatures_by_instrument: dict[str, int] = {}
         self.signatures_total = 0
         self.replays = 0  # ProcessPayment answers replayed for a known clientToken
-        self.faults: dict[str, Fault] = {}
+        self.faults: dict[tuple[str, str | None], Fault] = {}  # (kind, paymentSessionId or None)
         self.faults_fired: dict[str, int] = {kind: 0 for kind in FAULT_KINDS}
         self.clock_offset = 0.0
         self.clock_frozen_at: float | None = None
@@ -334,6 +334,13 @@ class PaymentsService:
     # ----- faults -----
 
     def set_faults(self, spec: Mapping[str, Any]) -> None:
+        """Replaces the switches of one scope: with a top-level paymentSessionId, those that fire only
+        on requests naming that session (so concurrent tests on their own sessions never meet each
+        other's faults); without, the switches for every request."""
+        spec = dict(spec)
+        scope = spec.pop("paymentSessionId", None)
+        if scope is not None and not isinstance(scope, str):
+            raise ValueError("paymentSessionId must be a string")
         faults: dict[str, Fault] = {}
         for kind, settings in spec.items():
             if kind not in FAULT_KINDS:
@@ -357,24 +364,32 @@ class PaymentsService:
             if kind == "wrongTerms" and (not settings or operation != "ProcessPayment"):
                 raise ValueError(f"fault wrongTerms (ProcessPayment only) takes one or more of {WRONG_TERMS_FIELDS}")
             faults[kind] = Fault(operation, times, settings)
-        self.faults = faults
+        self.faults = {key: f for key, f in self.faults.items() if key[1] != scope}
+        self.faults.update({(kind, scope): f for kind, f in faults.items()})
 
-    def fault_view(self) -> dict[str, Any]:
-        return {kind: {"operation": f.operation, "times": f.remaining, **f.settings} for kind, f in self.faults.items()}
+    def fault_view(self, scope: str | None = None) -> dict[str, Any]:
+        return {
+            kind: {"operation": f.operation, "times": f.remaining, **f.settings}
+            for (kind, session), f in self.faults.items()
+            if session == scope
+        }
 
-    def take_fault(self, kind: str, operation: str, when: Any = None) -> dict[str, Any] | None:
-        """The fault's settings if it applies to this request (and counts it down), else None."""
-        fault = self.faults.get(kind)
-        if fault is None or fault.operation != operation:
-            return None
-        if when is not None and fault.settings.get("afterSigning", False) != when:
-            return None
-        if fault.remaining > 0:
-            fault.remaining -= 1
-            if fault.remaining == 0:
-                del self.faults[kind]
-        self.faults_fired[kind] += 1
-        return fault.settings
+    def take_fault(self, kind: str, operation: str, when: Any = None, session: Any = None) -> dict[str, Any] | None:
+        """The fault's settings if it applies to this request (and counts it down), else None. A
+        switch scoped to the request's session goes before one for every request."""
+        for key in ((kind, session), (kind, None)) if isinstance(session, str) else ((kind, None),):
+            fault = self.faults.get(key)
+            if fault is None or fault.operation != operation:
+                continue
+            if when is not None and fault.settings.get("afterSigning", False) != when:
+                continue
+            if fault.remaining > 0:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    del self.faults[key]
+            self.faults_fired[kind] += 1
+            return fault.settings
+        return None
 
     # ----- callers -----
 
@@ -512,7 +527,7 @@ class PaymentsService:
             token_name=requirement.token_name,
             token_version=requirement.token_version,
         )
-        wrong = self.take_fault("wrongTerms", "ProcessPayment")
+        wrong = self.take_fault("wrongTerms", "ProcessPayment", session=params.get("paymentSessionId"))
         tampered: list[str] = []
         if wrong is not None:
             terms, tampered = _tamper(terms, wrong)
@@ -791,10 +806,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise ServiceError(
                     "ValidationException", validation_message(checked.errors), reason=reason, fields=checked.errors
                 )
+            session = checked.params.get("paymentSessionId")
             with service.lock:
-                if service.take_fault("throttle", op.name) is not None:
+                if service.take_fault("throttle", op.name, session=session) is not None:
                     raise ServiceError("ThrottlingException", "Rate exceeded (local fault switch)")
-                if service.take_fault("internalError", op.name, when=False) is not None:
+                if service.take_fault("internalError", op.name, when=False, session=session) is not None:
                     raise ServiceError("InternalServerException", "Internal failure (local fault switch)")
                 issued = None
                 if op.name == "ProcessPayment":
@@ -806,9 +822,9 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     answer = _json(service.get_payment_instrument(checked.params, headers))
                 # After signing: the signature is counted and stored, so a re-send replays it.
-                if service.take_fault("internalError", op.name, when=True) is not None:
+                if service.take_fault("internalError", op.name, when=True, session=session) is not None:
                     raise ServiceError("InternalServerException", "Internal failure after signing (local fault)")
-                slow = service.take_fault("slow", op.name)
+                slow = service.take_fault("slow", op.name, session=session)
                 slow_ms = int(slow["ms"]) if slow else 0
             label = op.name + (f" signed {issued.process_payment_id}" if issued else "")
             if slow_ms:
@@ -851,10 +867,15 @@ class Handler(BaseHTTPRequestHandler):
                         "paymentManagers": sorted(service.managers),
                     }
                 elif method == "GET" and name == "faults":
-                    answer = {"faults": service.fault_view()}
+                    scoped = sorted({session for _, session in service.faults if session is not None})
+                    answer = {
+                        "faults": service.fault_view(),
+                        "bySession": {session: service.fault_view(session) for session in scoped},
+                    }
                 elif method == "POST" and name == "faults":
                     service.set_faults(body)
-                    answer = {"faults": service.fault_view()}
+                    scope = body.get("paymentSessionId") if isinstance(body, dict) else None
+                    answer = {"faults": service.fault_view(scope if isinstance(scope, str) else None)}
                 elif method == "POST" and name == "reset":
                     service.reset()
                     answer = {"reset": True}

@@ -59,6 +59,16 @@ fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// A payment session at the service with `limit` USD, and the same session open in predebit
 /// for alice (agent, consent and session records seeded beside the demo data).
 async fn session(store: &DynamoStore, limit: &str, name: &str) -> String {
+    session_with(store, limit, limit, name).await
+}
+
+/// As `session`, with AgentCore's maxSpendAmount apart from predebit's limit.
+async fn session_with(
+    store: &DynamoStore,
+    limit: &str,
+    agentcore_limit: &str,
+    name: &str,
+) -> String {
     // The service signs on predebit's test clock, so validBefore falls in the approved window.
     admin(
         "POST",
@@ -74,7 +84,7 @@ async fn session(store: &DynamoStore, limit: &str, name: &str) -> String {
             SessionLimits::builder()
                 .max_spend_amount(
                     Amount::builder()
-                        .value(limit)
+                        .value(agentcore_limit)
                         .currency(Currency::Usd)
                         .build()
                         .unwrap(),
@@ -224,7 +234,8 @@ async fn wrong_terms_from_the_signer_are_discarded() {
     admin(
         "POST",
         "/_local/faults",
-        &json!({"wrongTerms": {"payTo": "0x0000000000000000000000000000000000000bad", "times": 1,
+        &json!({"paymentSessionId": session_id,
+            "wrongTerms": {"payTo": "0x0000000000000000000000000000000000000bad", "times": 1,
             "operation": "ProcessPayment"}}),
     );
     let r = run(
@@ -233,9 +244,99 @@ async fn wrong_terms_from_the_signer_are_discarded() {
         "ac-wrong",
     )
     .await;
-    admin("POST", "/_local/faults", &json!({}));
+    admin(
+        "POST",
+        "/_local/faults",
+        &json!({"paymentSessionId": session_id}),
+    );
     assert_eq!(r["reasonCode"], "SIGNED_PAYLOAD_MISMATCH", "{r}");
     assert!(r.get("paymentHeader").is_none());
+    // AgentCore signed once; predebit discarded it and gave the budget back
+    assert_eq!(signatures(&session_id), 1);
+    let hold = hold_of(&a, &session_id, &r).await;
+    assert_eq!(hold.state, HoldState::Voided);
+}
+
+async fn hold_of(a: &Real, session_id: &str, r: &Value) -> predebit_core::hold::Hold {
+    a.ledger()
+        .store()
+        .read_hold(session_id, r["paymentId"].as_str().expect("a paymentId"))
+        .await
+        .unwrap()
+        .expect("the hold exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_signer_keeps_the_hold_pending_and_the_same_request_continues_once_it_answers() {
+    // GIVEN every ProcessPayment on this session answered with a 500 (the SDK's retries too)
+    let store = fresh_store("authorize-agentcore-down").await;
+    seed_demo(&store).await;
+    let session_id = session(&store, "5.00", "down").await;
+    let a = authorizer(store);
+    admin(
+        "POST",
+        "/_local/faults",
+        &json!({"paymentSessionId": session_id,
+            "internalError": {"times": -1, "operation": "ProcessPayment"}}),
+    );
+    let e = event(&session_id, "tooluse-agentcore-down", false);
+    // WHEN authorize asks
+    let first = run(&a, &e, "ac-down-1").await;
+    // THEN NO SIGNER_UNAVAILABLE, no header, the hold PENDING, nothing signed
+    assert_eq!(first["reasonCode"], "SIGNER_UNAVAILABLE", "{first}");
+    assert!(first.get("paymentHeader").is_none());
+    assert_eq!(
+        hold_of(&a, &session_id, &first).await.state,
+        HoldState::Pending
+    );
+    assert_eq!(signatures(&session_id), 0);
+    // WHEN the service answers again and the same request comes back
+    admin(
+        "POST",
+        "/_local/faults",
+        &json!({"paymentSessionId": session_id}),
+    );
+    let second = run(&a, &e, "ac-down-2").await;
+    // THEN the same payment continues: YES, the same paymentId, one signature, the hold SENT
+    assert_eq!(second["decision"], "YES", "{second}");
+    assert_eq!(second["paymentId"], first["paymentId"]);
+    assert_eq!(signatures(&session_id), 1);
+    assert_eq!(
+        hold_of(&a, &session_id, &second).await.state,
+        HoldState::Sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_agentcore_refuses_releases_the_hold_as_signing_failed() {
+    // GIVEN predebit's limit 5.00 on a session AgentCore caps at 0.50 (a misconfigured pair)
+    let store = fresh_store("authorize-agentcore-refused").await;
+    seed_demo(&store).await;
+    let session_id = session_with(&store, "5.00", "0.50", "refused").await;
+    let a = authorizer(store);
+    // WHEN authorize asks AgentCore to sign 1.00
+    let r = run(
+        &a,
+        &event(&session_id, "tooluse-agentcore-refused", false),
+        "ac-refused",
+    )
+    .await;
+    // THEN AgentCore's definite refusal releases the hold: SIGNING_FAILED, nothing signed
+    assert_eq!(r["reasonCode"], "SIGNING_FAILED", "{r}");
+    assert!(r.get("paymentHeader").is_none());
+    assert_eq!(hold_of(&a, &session_id, &r).await.state, HoldState::Voided);
+    assert_eq!(signatures(&session_id), 0);
+    let page = a
+        .ledger()
+        .store()
+        .read_session_page(&session_id, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (page.session.reserved_micros, page.session.available_micros),
+        (0, 5_000_000)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

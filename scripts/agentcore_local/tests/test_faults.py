@@ -199,7 +199,7 @@ def test_reset_clears_faults_counts_and_clock(client: Any, raw: Raw) -> None:
     raw.admin("POST", "reset")
     stats = raw.stats()
     assert stats["signatures"]["total"] == 0 and stats["sessions"] == {} and stats["clock"]["offsetSeconds"] == 0
-    assert raw.admin("GET", "faults") == {"faults": {}}
+    assert raw.admin("GET", "faults") == {"faults": {}, "bySession": {}}
 
 
 def test_concurrent_payments_on_one_session_sign_exactly_what_the_budget_fits(endpoint: str, raw: Raw) -> None:
@@ -279,3 +279,34 @@ def test_two_hundred_concurrent_payments_each_replayed_sign_exactly_what_the_bud
     assert stats["signatures"]["bySession"] == {sid: 50}
     assert stats["requests"]["ProcessPayment"] == 600
     assert stats["sessions"][sid]["available"] == "0.00"
+
+
+def test_a_fault_scoped_to_a_session_fires_only_there_and_leaves_other_scopes_alone(
+    client: Any, raw: Raw
+) -> None:
+    # GIVEN two sessions and an internal error on GetPaymentSession scoped to the first
+    first, second = open_session(client), open_session(client)
+    scoped = raw.admin(
+        "POST",
+        "faults",
+        {"paymentSessionId": first, "internalError": {"operation": "GetPaymentSession", "times": -1}},
+    )
+    assert scoped["faults"] == {"internalError": {"operation": "GetPaymentSession", "times": -1}}
+
+    def get(session: str) -> Any:
+        return client.get_payment_session(userId=ALICE, paymentManagerArn=MANAGER_ARN, paymentSessionId=session)
+
+    # THEN only the first session meets it
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        get(first)
+    assert error_of(caught)[0] == "InternalServerException"
+    assert get(second)["paymentSession"]["paymentSessionId"] == second
+    # AND an unscoped switch set afterwards leaves the scoped one in place
+    raw.faults(slow={"ms": 1, "operation": "GetPaymentSession"})
+    view = raw.admin("GET", "faults")
+    assert set(view["faults"]) == {"slow"} and set(view["bySession"][first]) == {"internalError"}
+    # AND clearing the first session's scope keeps the unscoped switch
+    raw.admin("POST", "faults", {"paymentSessionId": first})
+    view = raw.admin("GET", "faults")
+    assert view["bySession"] == {} and set(view["faults"]) == {"slow"}
+    assert get(first)["paymentSession"]["paymentSessionId"] == first
