@@ -2,6 +2,7 @@
 //! `predebit_core::ledger::Ledger`. Everything that decides lives there.
 
 use predebit_core::ledger::{AllowedOps, Ledger, LedgerConfig, LedgerStore, Op};
+use predebit_core::payment_session::{NoPaymentSessions, PaymentSessions};
 use predebit_core::token::token_kid;
 use predebit_store::secrets::KeySource;
 use serde_json::Value;
@@ -31,12 +32,28 @@ pub fn config_from_env() -> Result<LedgerConfig, String> {
     Ok(config)
 }
 
+/// The payment manager whose sessions openSession creates and reads: `None` when
+/// `PREDEBIT_PAYMENT_MANAGER_ARN` is unset or empty (openSession then takes the caller's word).
+pub fn payment_manager_from_env() -> Result<Option<String>, String> {
+    let name = predebit_agentcore::ENV_PAYMENT_MANAGER_ARN;
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+        Ok(arn) if arn.trim().is_empty() => Ok(None),
+        Ok(arn) if arn.starts_with("arn:") && arn.contains(":payment-manager/") => Ok(Some(arn)),
+        Ok(_) => Err(format!(
+            "{name} must be an AgentCore payment manager ARN (arn:...:payment-manager/...), or unset"
+        )),
+    }
+}
+
 /// Where metric lines (CloudWatch EMF, one JSON line each) go.
 pub use predebit_runtime::LineSink;
 
-/// Built once per container: the ledger over its store, the keys and the metrics sink.
-pub struct LedgerService<S> {
-    ledger: Ledger<S>,
+/// Built once per container: the ledger over its store (and, on the admin deployment of an
+/// enforcing stack, AgentCore's payment sessions), the keys and the metrics sink.
+pub struct LedgerService<S, P = NoPaymentSessions> {
+    ledger: Ledger<S, P>,
     keys: KeySource,
     metrics_sink: LineSink,
 }
@@ -50,7 +67,20 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             metrics_sink: predebit_runtime::stdout_sink(),
         }
     }
+}
 
+impl<S, P> LedgerService<S, P> {
+    /// The same service, opening sessions through AgentCore's `payment_sessions` when given.
+    pub fn with_payment_sessions<Q>(self, payment_sessions: Option<Q>) -> LedgerService<S, Q> {
+        LedgerService {
+            ledger: self.ledger.with_payment_sessions(payment_sessions),
+            keys: self.keys,
+            metrics_sink: self.metrics_sink,
+        }
+    }
+}
+
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> LedgerService<S, P> {
     /// Sends metric lines elsewhere (tests capture them).
     pub fn with_metrics_sink(mut self, sink: LineSink) -> Self {
         self.metrics_sink = sink;
@@ -58,7 +88,7 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
     }
 
     /// The ledger.
-    pub fn ledger(&self) -> &Ledger<S> {
+    pub fn ledger(&self) -> &Ledger<S, P> {
         &self.ledger
     }
 
@@ -72,7 +102,7 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
     pub async fn handle_request(&self, event: &Value, request_id: &str, now: u64) -> Value {
         // A token names its kid (the decision token on reserve, the hold token after it): a
         // rotated key is fetched (at most once a minute).
-        let token_field = match Ledger::<S>::op_of(event) {
+        let token_field = match Ledger::<S, P>::op_of(event) {
             Some(Op::Reserve) => "decisionToken",
             _ => "holdToken",
         };
