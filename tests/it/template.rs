@@ -641,9 +641,9 @@ fn only_the_admin_ledger_may_create_payment_sessions_and_only_in_enforcing_mode(
     }
     // AND the admin function is told the payment manager in enforcing mode only
     let env = &resource(&t, "LedgerAdminFunction")["Environment"]["Variables"]
-        ["PREDEBIT_PAYMENT_MANAGER_ARN"];
+        ["PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN"];
     let Value::Tagged(choice) = env else {
-        panic!("PREDEBIT_PAYMENT_MANAGER_ARN should be an !If, found {env:?}")
+        panic!("PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN should be an !If, found {env:?}")
     };
     assert_eq!(choice.tag, "!If");
     let parts = choice.value.as_sequence().unwrap();

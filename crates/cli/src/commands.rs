@@ -328,7 +328,7 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
         } => {
             let session_id = session_id.as_deref().ok_or_else(|| {
                 CliError::Input(
-                    "--session-id is required without --payment-manager-arn (or PREDEBIT_PAYMENT_MANAGER_ARN)".into(),
+                    "--session-id is required without --payment-manager-arn (or PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN)".into(),
                 )
             })?;
             let limit_micros =

@@ -212,7 +212,7 @@ pub enum SessionAction {
         #[arg(long)]
         expiry_minutes: Option<u64>,
         /// The AgentCore payment manager whose sessions to create and read.
-        #[arg(long, env = "PREDEBIT_PAYMENT_MANAGER_ARN")]
+        #[arg(long, env = "PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN")]
         payment_manager_arn: Option<String>,
         /// CreatePaymentSession's idempotency key (33-256 letters, digits or '-'): the same token
         /// again returns the same AgentCore session. Generated and printed when absent.

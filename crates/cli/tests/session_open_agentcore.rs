@@ -28,7 +28,7 @@ fn session_open(prefix: &str, args: &[&str]) -> (i32, Value, String) {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env_remove("PREDEBIT_PAYMENT_MANAGER_ARN")
+        .env_remove("PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN")
         .env_remove(ENV_POLICIES)
         .env_remove(ENV_REGISTRY)
         .env_remove(ENV_LEDGER)

@@ -32,11 +32,22 @@ pub fn config_from_env() -> Result<LedgerConfig, String> {
     Ok(config)
 }
 
+/// The environment variable naming the AgentCore payment manager whose sessions openSession
+/// creates and reads (the admin deployment of an enforcing stack). Not authorize's
+/// `PREDEBIT_PAYMENT_MANAGER_ARN`: where functions share one environment (`cargo lambda watch`
+/// runs authorize beside a ledger serving every op), the ledger must not pick up authorize's.
+pub const ENV_ADMIN_PAYMENT_MANAGER_ARN: &str = "PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN";
+
 /// The payment manager whose sessions openSession creates and reads: `None` when
-/// `PREDEBIT_PAYMENT_MANAGER_ARN` is unset or empty (openSession then takes the caller's word).
+/// `PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN` is unset or empty (openSession then takes the caller's
+/// word).
 pub fn payment_manager_from_env() -> Result<Option<String>, String> {
-    let name = predebit_agentcore::ENV_PAYMENT_MANAGER_ARN;
-    match std::env::var(name) {
+    payment_manager(std::env::var(ENV_ADMIN_PAYMENT_MANAGER_ARN))
+}
+
+fn payment_manager(value: Result<String, std::env::VarError>) -> Result<Option<String>, String> {
+    let name = ENV_ADMIN_PAYMENT_MANAGER_ARN;
+    match value {
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
         Ok(arn) if arn.trim().is_empty() => Ok(None),
@@ -160,4 +171,26 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> LedgerService<S, P> {
 pub fn fresh_request_id() -> String {
     let bits: u128 = rand::random();
     format!("local-{bits:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::env::VarError;
+
+    #[test]
+    fn an_unset_or_empty_payment_manager_leaves_open_session_on_the_callers_word() {
+        assert_eq!(payment_manager(Err(VarError::NotPresent)), Ok(None));
+        assert_eq!(payment_manager(Ok("  ".into())), Ok(None));
+    }
+
+    #[test]
+    fn a_payment_manager_arn_is_taken_and_anything_else_fails_start_up_naming_the_variable() {
+        let arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/pm-a1b2c3d4e5";
+        assert_eq!(payment_manager(Ok(arn.into())), Ok(Some(arn.into())));
+        for bad in ["pm-a1b2c3d4e5", "arn:aws:iam::123456789012:role/x"] {
+            let err = payment_manager(Ok(bad.into())).unwrap_err();
+            assert!(err.starts_with(ENV_ADMIN_PAYMENT_MANAGER_ARN), "{err}");
+        }
+    }
 }
