@@ -492,6 +492,17 @@ async fn an_existing_session_keeps_an_earlier_expiry_and_counts_expiry_minutes_f
         predebit_session(&store, &b).await.unwrap().expires_at,
         NOW + 3600
     );
+    // fewer minutes than have passed since AgentCore created it are refused, naming the field
+    let c = existing_agentcore_session(user, "7.00", 60).await;
+    let mut event = existing_event(&c, user, "7.00");
+    event["expiryMinutes"] = json!(15);
+    let r = ledger.handle(&event, NOW + 16 * 60).await;
+    assert_eq!(r["reasonCode"], "INVALID_REQUEST", "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("(expiryMinutes: "),
+        "{r}"
+    );
+    assert!(predebit_session(&store, &c).await.is_none());
 }
 
 #[tokio::test]
@@ -506,6 +517,11 @@ async fn an_existing_session_refuses_what_agentcore_would_not_back() {
     let later_expiry = {
         let mut e = existing_event(&id, user, "5.00");
         e["expiresAt"] = json!(NOW + 15 * 60 + 1);
+        e
+    };
+    let with_minutes = {
+        let mut e = existing_event(&id, user, "1.00");
+        e["expiryMinutes"] = json!(15);
         e
     };
     let more_minutes = {
@@ -532,12 +548,13 @@ async fn an_existing_session_refuses_what_agentcore_would_not_back() {
             NOW,
             "AGENTCORE_SESSION_UNKNOWN",
         ),
-        // predebit's clock at AgentCore's expiry
+        // predebit's clock at AgentCore's expiry, with or without minutes of its own
         (
             existing_event(&id, user, "1.00"),
             NOW + 15 * 60,
             "AGENTCORE_SESSION_EXPIRED",
         ),
+        (with_minutes, NOW + 15 * 60, "AGENTCORE_SESSION_EXPIRED"),
         // an expiry after AgentCore's, given either way
         (later_expiry, NOW, "AGENTCORE_EXPIRY_EXCEEDED"),
         (more_minutes, NOW, "AGENTCORE_EXPIRY_EXCEEDED"),

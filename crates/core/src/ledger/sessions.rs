@@ -144,19 +144,11 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
         // minutes give the same expiry on every replay.
         let wanted_expires_at = match (given_expires_at, minutes) {
             (Some(t), _) => Some(t),
-            (None, Some(m)) => {
-                let t = u64::try_from(found.created_at)
+            (None, Some(m)) => Some(
+                u64::try_from(found.created_at)
                     .unwrap_or(0)
-                    .saturating_add(u64::from(m) * 60);
-                if t <= now {
-                    return Err(invalid(
-                        op,
-                        "expiryMinutes",
-                        "counted from the AgentCore session's createdAt, it has already passed",
-                    ));
-                }
-                Some(t)
-            }
+                    .saturating_add(u64::from(m) * 60),
+            ),
             (None, None) => None,
         };
         let terms = Terms {
@@ -167,6 +159,14 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
         };
         let expires_at = payment_session::check(&found, &terms, now)
             .map_err(|(reason, detail)| refused(op, reason, detail))?;
+        // Only fewer minutes than AgentCore's, asked long after its creation, can have passed.
+        if expires_at <= now {
+            return Err(invalid(
+                op,
+                "expiryMinutes",
+                "counted from the AgentCore session's createdAt, it has already passed",
+            ));
+        }
         let record = new_record(asked_id, user_id, limit, expires_at);
         let mut response = self.write_session(f, &record, now, false).await?;
         response["agentCore"] = json!(action);
