@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::common::{seed_demo, test_keys, NOW};
 
-const MANAGER: &str =
+pub(crate) const MANAGER: &str =
     "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/predebit-local-a1b2c3d4e5";
 const INSTRUMENT: &str = "payment-instrument-local-alice-001";
 const ALICE_WALLET: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -30,7 +30,7 @@ const USDC_SEPOLIA: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 const PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 
 /// One request to the service's local-only admin routes.
-fn admin(method: &str, path: &str, body: &Value) -> Value {
+pub(crate) fn admin(method: &str, path: &str, body: &Value) -> Value {
     let addr = agentcore_endpoint()
         .trim_start_matches("http://")
         .to_string();

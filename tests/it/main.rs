@@ -4,6 +4,7 @@ mod audit_check;
 mod authorize;
 mod authorize_agentcore;
 mod common;
+mod ledger_agentcore_sessions;
 mod ledger_events;
 mod ledger_flow;
 mod ledger_hold_token;

@@ -145,26 +145,65 @@ fn resource_name(v: &Value) -> String {
     }
 }
 
-fn template_grants(t: &Value, deployment: Deployment) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for policy in resource(t, deployment.logical_id())["Policies"]
+/// A policy's statements, each with the template condition it is under: `!If [Cond, statement,
+/// !Ref AWS::NoValue]` grants only when `Cond` holds.
+fn statements(policy: &Value) -> Vec<(Option<String>, &Value)> {
+    let mut out = Vec::new();
+    // A function's policy holds `Statement`; an IAM role's policy holds `PolicyDocument`.
+    let listed = policy["Statement"]
         .as_sequence()
-        .unwrap()
-    {
-        for statement in policy["Statement"].as_sequence().unwrap() {
+        .or_else(|| policy["PolicyDocument"]["Statement"].as_sequence());
+    for item in listed.into_iter().flatten() {
+        match item {
+            Value::Tagged(t) if t.tag == "!If" => {
+                let parts = t.value.as_sequence().expect("!If takes a list");
+                let otherwise = match &parts[2] {
+                    Value::Tagged(r) if r.tag == "!Ref" => str_of(&r.value),
+                    other => {
+                        panic!("an !If statement's else must be !Ref AWS::NoValue, found {other:?}")
+                    }
+                };
+                assert_eq!(otherwise, "AWS::NoValue");
+                out.push((Some(str_of(&parts[0]).to_string()), &parts[1]));
+            }
+            statement => out.push((None, statement)),
+        }
+    }
+    out
+}
+
+/// Every (action, resource) a function's policies grant, and the condition each is under (the
+/// statement's `!If`, else the function's own `Condition`).
+fn conditional_grants(
+    t: &Value,
+    deployment: Deployment,
+) -> BTreeSet<(String, String, Option<String>)> {
+    let function = &t["Resources"][deployment.logical_id()];
+    let function_condition = function["Condition"].as_str().map(str::to_string);
+    let mut out = BTreeSet::new();
+    for policy in function["Properties"]["Policies"].as_sequence().unwrap() {
+        for (condition, statement) in statements(policy) {
             assert_eq!(statement["Effect"], Value::from("Allow"));
             let resources: Vec<String> = match &statement["Resource"] {
                 Value::Sequence(items) => items.iter().map(resource_name).collect(),
                 single => vec![resource_name(single)],
             };
+            let condition = condition.or_else(|| function_condition.clone());
             for action in statement["Action"].as_sequence().unwrap() {
                 for r in &resources {
-                    out.insert((str_of(action).to_string(), r.clone()));
+                    out.insert((str_of(action).to_string(), r.clone(), condition.clone()));
                 }
             }
         }
     }
     out
+}
+
+fn template_grants(t: &Value, deployment: Deployment) -> BTreeSet<(String, String)> {
+    conditional_grants(t, deployment)
+        .into_iter()
+        .map(|(a, r, _)| (a, r))
+        .collect()
 }
 
 fn owned(grants: BTreeSet<(&str, &str)>) -> BTreeSet<(String, String)> {
@@ -430,6 +469,54 @@ async fn each_deployment_calls_exactly_the_dynamodb_actions_it_is_granted() {
     );
 }
 
+#[tokio::test]
+async fn the_admin_ledger_with_a_payment_manager_calls_exactly_what_it_is_granted() {
+    // GIVEN the admin ledger of an enforcing deployment, its DynamoDB and AgentCore calls recorded
+    crate::ledger_agentcore_sessions::freeze_clock();
+    let recorder = CallRecorder::default();
+    let names = unique_tables("iam-admin-agentcore");
+    let store = store_for_authorize(&names, &recorder).await;
+    tables::create_all(store.client(), &names).await.unwrap();
+    let (admin, agentcore) = crate::ledger_agentcore_sessions::admin_ledger_at(
+        store,
+        predebit_tests::agentcore_endpoint(),
+        crate::authorize_agentcore::MANAGER,
+    )
+    .await;
+    let user = "admin-it-iam";
+    let existing =
+        crate::ledger_agentcore_sessions::existing_agentcore_session(user, "4.00", 60).await;
+    recorder.clear();
+    // WHEN it creates a session, opens an existing one, reads and closes it
+    let created = admin
+        .handle(
+            &json!({"version": "1", "op": "openSession", "userId": user, "limit": "5.00",
+                "expiryMinutes": 60, "clientToken": "it-iam-admin-000000000000000000000000001"}),
+            NOW,
+        )
+        .await;
+    assert_eq!(created["ok"], true, "{created}");
+    for event in [
+        json!({"version": "1", "op": "openSession", "paymentSessionId": existing, "userId": user, "limit": "4.00"}),
+        json!({"version": "1", "op": "getSession", "paymentSessionId": existing}),
+        json!({"version": "1", "op": "closeSession", "paymentSessionId": existing, "reason": "test"}),
+    ] {
+        let response = admin.handle(&event, NOW).await;
+        assert_eq!(response["ok"], true, "{response}");
+    }
+    // THEN its DynamoDB calls are its DynamoDB grants, and its AgentCore calls its AgentCore grants
+    assert_eq!(
+        recorder.grants(&names),
+        dynamodb_grants(Deployment::LedgerAdmin)
+    );
+    let agentcore_grants: BTreeSet<String> = grants(Deployment::LedgerAdmin)
+        .into_iter()
+        .filter(|(a, r)| a.starts_with("bedrock-agentcore:") && *r == "PaymentManagerArn")
+        .map(|(a, _)| a.to_string())
+        .collect();
+    assert_eq!(agentcore.actions(), agentcore_grants);
+}
+
 /// A store over `names` whose client records its calls into `recorder`.
 async fn store_for_authorize(names: &TableNames, recorder: &CallRecorder) -> DynamoStore {
     let client = dynamodb_client_with({
@@ -440,31 +527,35 @@ async fn store_for_authorize(names: &TableNames, recorder: &CallRecorder) -> Dyn
     DynamoStore::new(client, names.clone())
 }
 
-#[test]
-fn only_authorize_may_call_process_payment_and_the_deny_statement_names_its_role() {
-    let t = template();
-    // GIVEN every policy statement of every resource in the template
+/// The functions whose policies grant `action` (or a wildcard covering it).
+fn holders_of(t: &Value, action: &str) -> Vec<String> {
     let mut holders = Vec::new();
     for (logical, resource) in t["Resources"].as_mapping().unwrap() {
         let Some(policies) = resource["Properties"]["Policies"].as_sequence() else {
             continue;
         };
         for policy in policies {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            for (_, statement) in statements(policy) {
                 let actions = statement["Action"]
                     .as_sequence()
                     .cloned()
                     .unwrap_or_default();
                 if actions.iter().any(|a| {
-                    str_of(a).starts_with("bedrock-agentcore:ProcessPayment")
-                        || str_of(a) == "bedrock-agentcore:*"
-                        || str_of(a) == "*"
+                    str_of(a) == action || str_of(a) == "bedrock-agentcore:*" || str_of(a) == "*"
                 }) {
                     holders.push(str_of(logical).to_string());
                 }
             }
         }
     }
+    holders
+}
+
+#[test]
+fn only_authorize_may_call_process_payment_and_the_deny_statement_names_its_role() {
+    let t = template();
+    // GIVEN every policy statement of every resource in the template
+    let holders = holders_of(&t, "bedrock-agentcore:ProcessPayment");
     // THEN exactly one function's role may sign: AuthorizeFunction's, on the payment manager only
     assert_eq!(holders, vec!["AuthorizeFunction".to_string()]);
     assert!(grants(Deployment::Authorize)
@@ -472,11 +563,102 @@ fn only_authorize_may_call_process_payment_and_the_deny_statement_names_its_role
     for deployment in Deployment::ALL {
         let signs = grants(deployment)
             .iter()
-            .any(|(a, _)| a.starts_with("bedrock-agentcore:"));
+            .any(|(a, _)| *a == "bedrock-agentcore:ProcessPayment");
         assert_eq!(signs, deployment == Deployment::Authorize, "{deployment:?}");
     }
     // AND the agent runtime role is only ever given lambda:InvokeFunction on verify, the
     // agent-facing ledger and authorize
+    assert_eq!(
+        agent_invoke_targets(&t),
+        vec![
+            "AuthorizeFunction.Alias",
+            "LedgerFunction.Alias",
+            "VerifyFunction.Alias"
+        ]
+    );
+    // AND the output deny statement refuses ProcessPayment to every principal but that role
+    assert_deny_output(
+        &t,
+        "ProcessPaymentDenyStatement",
+        "bedrock-agentcore:ProcessPayment",
+        "AuthorizeFunctionRole",
+    );
+}
+
+#[test]
+fn only_the_admin_ledger_may_create_payment_sessions_and_only_in_enforcing_mode() {
+    let t = template();
+    // GIVEN every policy statement of every resource in the template
+    // THEN only LedgerAdminFunction's role may create or read AgentCore payment sessions
+    for action in [
+        "bedrock-agentcore:CreatePaymentSession",
+        "bedrock-agentcore:GetPaymentSession",
+    ] {
+        assert_eq!(
+            holders_of(&t, action),
+            vec!["LedgerAdminFunction".to_string()],
+            "{action}"
+        );
+    }
+    for deployment in Deployment::ALL {
+        let creates = grants(deployment)
+            .iter()
+            .any(|(a, _)| *a == "bedrock-agentcore:CreatePaymentSession");
+        assert_eq!(
+            creates,
+            deployment == Deployment::LedgerAdmin,
+            "{deployment:?}"
+        );
+    }
+    // AND no function the agent runtime may invoke holds it
+    for target in agent_invoke_targets(&t) {
+        let function = target.trim_end_matches(".Alias");
+        let deployment = Deployment::ALL
+            .into_iter()
+            .find(|d| d.logical_id() == function)
+            .unwrap();
+        assert!(
+            !grants(deployment)
+                .iter()
+                .any(|(a, _)| a.ends_with("PaymentSession")),
+            "{function}"
+        );
+    }
+    // AND every AgentCore grant, of any function, is on the payment manager and exists only when
+    // the Enforcing condition holds
+    for deployment in Deployment::ALL {
+        for (action, resource, condition) in conditional_grants(&t, deployment) {
+            if action.starts_with("bedrock-agentcore:") {
+                assert_eq!(resource, "PaymentManagerArn", "{deployment:?} {action}");
+                assert_eq!(
+                    condition.as_deref(),
+                    Some("Enforcing"),
+                    "{deployment:?} {action}"
+                );
+            }
+        }
+    }
+    // AND the admin function is told the payment manager in enforcing mode only
+    let env = &resource(&t, "LedgerAdminFunction")["Environment"]["Variables"]
+        ["PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN"];
+    let Value::Tagged(choice) = env else {
+        panic!("PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN should be an !If, found {env:?}")
+    };
+    assert_eq!(choice.tag, "!If");
+    let parts = choice.value.as_sequence().unwrap();
+    assert_eq!(parts[0], Value::from("Enforcing"));
+    assert_eq!(resource_name(&parts[1]), "PaymentManagerArn");
+    // AND an output deny statement refuses CreatePaymentSession to every principal but its role
+    assert_deny_output(
+        &t,
+        "CreatePaymentSessionDenyStatement",
+        "bedrock-agentcore:CreatePaymentSession",
+        "LedgerAdminFunctionRole",
+    );
+}
+
+/// The functions the agent runtime role may invoke.
+fn agent_invoke_targets(t: &Value) -> Vec<String> {
     let mut agent_targets = Vec::new();
     for (_, resource) in t["Resources"].as_mapping().unwrap() {
         let props = &resource["Properties"];
@@ -492,27 +674,28 @@ fn only_authorize_may_call_process_payment_and_the_deny_statement_names_its_role
         }
     }
     agent_targets.sort();
+    agent_targets
+}
+
+/// The output `name` is a deny of `action` on everything for every principal but `role`.
+fn assert_deny_output(t: &Value, name: &str, action: &str, role: &str) {
     assert_eq!(
-        agent_targets,
-        vec![
-            "AuthorizeFunction.Alias",
-            "LedgerFunction.Alias",
-            "VerifyFunction.Alias"
-        ]
+        t["Outputs"][name]["Condition"],
+        Value::from("Enforcing"),
+        "{name}"
     );
-    // AND the output deny statement refuses ProcessPayment to every principal but that role
-    let deny = match &t["Outputs"]["ProcessPaymentDenyStatement"]["Value"] {
+    let deny = match &t["Outputs"][name]["Value"] {
         Value::Tagged(sub) => str_of(&sub.value).to_string(),
         other => panic!("{other:?}"),
     };
     let statement: serde_json::Value =
-        serde_json::from_str(&deny.replace("${AuthorizeFunctionRole.Arn}", "arn:role")).unwrap();
-    assert_eq!(statement["Effect"], "Deny");
-    assert_eq!(statement["Action"], "bedrock-agentcore:ProcessPayment");
-    assert_eq!(statement["Resource"], "*");
+        serde_json::from_str(&deny.replace(&format!("${{{role}.Arn}}"), "arn:role")).unwrap();
+    assert_eq!(statement["Effect"], "Deny", "{name}");
+    assert_eq!(statement["Action"], action, "{name}");
+    assert_eq!(statement["Resource"], "*", "{name}");
     assert_eq!(
-        statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
-        "arn:role"
+        statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], "arn:role",
+        "{name}"
     );
 }
 

@@ -1,6 +1,6 @@
-//! AgentCore Payments behind core's `Signer` port: `ProcessPayment` with the approved
-//! requirement, `clientToken` = the paymentId, and for Permit2 an allowance of exactly the
-//! approved amount.
+//! AgentCore Payments behind core's ports: the `Signer` (`ProcessPayment` with the approved
+//! requirement, `clientToken` = the paymentId) and, in [`sessions`], `PaymentSessions`
+//! (`CreatePaymentSession`, `GetPaymentSession`) for the admin ledger.
 //!
 //! Error mapping: a refusal the service states (validation, access, conflict, quota, a missing
 //! resource, no subscription) is `Refused`: nothing was signed. Throttling, a server error or no
@@ -18,6 +18,10 @@ use aws_sdk_bedrockagentcore::Client;
 use aws_smithy_types::{Document, Number};
 use predebit_core::authorize::{SignError, SignRequest, Signed, Signer};
 use serde_json::Value;
+
+pub mod sessions;
+
+pub use sessions::AgentCorePaymentSessions;
 
 /// The environment variable naming the AgentCore payment manager (its ARN).
 pub const ENV_PAYMENT_MANAGER_ARN: &str = "PREDEBIT_PAYMENT_MANAGER_ARN";

@@ -308,7 +308,37 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
             limit,
             expires_at,
             expiry_minutes,
+            payment_manager_arn: Some(manager),
+            client_token,
+        } if !manager.trim().is_empty() => {
+            open_against_agentcore(
+                cli,
+                store,
+                manager,
+                OpenArgs {
+                    session_id: session_id.as_deref(),
+                    user_id,
+                    limit,
+                    expires_at: *expires_at,
+                    expiry_minutes: *expiry_minutes,
+                    client_token: client_token.as_deref(),
+                },
+            )
+            .await?;
+        }
+        SessionAction::Open {
+            session_id,
+            user_id,
+            limit,
+            expires_at,
+            expiry_minutes,
+            ..
         } => {
+            let session_id = session_id.as_deref().ok_or_else(|| {
+                CliError::Input(
+                    "--session-id is required without --payment-manager-arn (or PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN)".into(),
+                )
+            })?;
             let limit_micros =
                 parse_usd(limit).map_err(|e| CliError::Input(format!("--limit: {e}")))?;
             let expires_at = match (expires_at, expiry_minutes) {
@@ -349,12 +379,7 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
         SessionAction::Close { session_id, reason } => {
             // closeSession uses no key: a throwaway ring keeps the kill switch independent of
             // Secrets Manager.
-            let mut throwaway = [0u8; 32];
-            rand::rng().fill_bytes(&mut throwaway);
-            let keys = KeyRing::from_secret_json(&KeyRing::new_secret_json(
-                "unused", &throwaway, &throwaway,
-            ))
-            .expect("a generated secret parses");
+            let keys = throwaway_keys();
             let config = LedgerConfig {
                 allowed: AllowedOps::parse("admin").expect("admin is an ops setting"),
                 ..LedgerConfig::default()
@@ -461,6 +486,112 @@ fn balances_line(view: &Value) -> String {
 }
 
 /// A session, its balances and one line per hold.
+/// `predebit session open`'s fields for the ledger's openSession.
+struct OpenArgs<'a> {
+    session_id: Option<&'a str>,
+    user_id: &'a str,
+    limit: &'a str,
+    expires_at: Option<u64>,
+    expiry_minutes: Option<u64>,
+    client_token: Option<&'a str>,
+}
+
+/// openSession through the admin ledger with AgentCore's payment sessions, as the admin
+/// function runs it.
+async fn open_against_agentcore(
+    cli: &Cli,
+    store: DynamoStore,
+    manager: &str,
+    args: OpenArgs<'_>,
+) -> Result<(), CliError> {
+    let mut event = json!({"version": "1", "op": "openSession", "userId": args.user_id,
+        "limit": args.limit});
+    if let Some(t) = args.expires_at {
+        event["expiresAt"] = json!(t);
+    }
+    if let Some(m) = args.expiry_minutes {
+        event["expiryMinutes"] = json!(m);
+    }
+    let client_token = match (args.session_id, args.client_token) {
+        (Some(id), _) => {
+            event["paymentSessionId"] = json!(id);
+            None
+        }
+        (None, Some(token)) => Some(token.to_string()),
+        (None, None) => {
+            let mut bits = [0u8; 16];
+            rand::rng().fill_bytes(&mut bits);
+            let hex: String = bits.iter().map(|b| format!("{b:02x}")).collect();
+            Some(format!("predebit-cli-{hex}"))
+        }
+    };
+    if let Some(token) = &client_token {
+        event["clientToken"] = json!(token);
+    }
+    let sdk = predebit_store::config::load().await;
+    let sessions = predebit_agentcore::AgentCorePaymentSessions::new(
+        aws_sdk_bedrockagentcore::Client::new(&sdk),
+        manager.to_string(),
+    );
+    let config = LedgerConfig {
+        allowed: AllowedOps::parse("admin").expect("admin is an ops setting"),
+        ..LedgerConfig::default()
+    };
+    let ledger = Ledger::new(store, config).with_payment_sessions(Some(sessions));
+    // openSession uses no key: a throwaway ring, as for close.
+    let response = ledger
+        .handle(
+            &event,
+            &throwaway_keys(),
+            now_epoch_seconds(),
+            &predebit_ledger::fresh_request_id(),
+        )
+        .await;
+    if response["ok"] != true {
+        let retry = match (&client_token, response["reasonCode"].as_str()) {
+            (Some(token), Some("AGENTCORE_UNAVAILABLE" | "STORE_UNAVAILABLE")) => {
+                format!("; run it again with --client-token {token}")
+            }
+            _ => String::new(),
+        };
+        return Err(CliError::Failed(format!(
+            "the session was not opened: {} {}{retry}",
+            response["reasonCode"].as_str().unwrap_or("?"),
+            response["message"].as_str().unwrap_or(""),
+        )));
+    }
+    let mut value = response.clone();
+    if let Some(token) = &client_token {
+        value["clientToken"] = json!(token);
+    }
+    let id = response["session"]["paymentSessionId"]
+        .as_str()
+        .unwrap_or("?");
+    let verb = match (response["agentCore"].as_str(), response["replayed"] == true) {
+        (_, true) => "already open",
+        (Some("created"), false) => "created at AgentCore and opened",
+        _ => "opened against AgentCore's",
+    };
+    print(
+        cli,
+        value,
+        format!(
+            "session {id} {verb} (limit {}, expires at {})",
+            response["session"]["limit"].as_str().unwrap_or("?"),
+            response["session"]["expiresAt"]
+        ),
+    );
+    Ok(())
+}
+
+/// A key ring for ops that use no key (openSession, closeSession): random, never stored.
+fn throwaway_keys() -> KeyRing {
+    let mut throwaway = [0u8; 32];
+    rand::rng().fill_bytes(&mut throwaway);
+    KeyRing::from_secret_json(&KeyRing::new_secret_json("unused", &throwaway, &throwaway))
+        .expect("a generated secret parses")
+}
+
 fn session_text(session: &SessionRecord, holds: &[Hold]) -> String {
     let mut out = format!(
         "session {} {} expires {}\n{}\n  holds: {}",

@@ -190,11 +190,15 @@ pub enum ConsentAction {
 
 #[derive(Subcommand, Debug)]
 pub enum SessionAction {
-    /// Open a session with a limit no larger than AgentCore's maxSpendAmount.
+    /// Open a session with a limit no larger than AgentCore's maxSpendAmount. With a payment
+    /// manager, through the ledger's openSession: without --session-id it creates the AgentCore
+    /// session (CreatePaymentSession, maxSpendAmount = the limit); with one it reads it
+    /// (GetPaymentSession) and refuses a limit or expiry beyond AgentCore's. Without a payment
+    /// manager it writes the session as given.
     Open {
-        /// The AgentCore payment session id.
+        /// The AgentCore payment session id (required without a payment manager).
         #[arg(long)]
-        session_id: String,
+        session_id: Option<String>,
         /// The wallet owner.
         #[arg(long)]
         user_id: String,
@@ -204,9 +208,17 @@ pub enum SessionAction {
         /// Expiry in epoch seconds (exclusive).
         #[arg(long, conflicts_with = "expiry_minutes")]
         expires_at: Option<u64>,
-        /// Expiry in minutes from now (15-480, as AgentCore sessions).
+        /// Expiry in minutes (15-480, as AgentCore sessions): from now without a payment
+        /// manager, from the AgentCore session's creation with one.
         #[arg(long)]
         expiry_minutes: Option<u64>,
+        /// The AgentCore payment manager whose sessions to create and read.
+        #[arg(long, env = "PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN")]
+        payment_manager_arn: Option<String>,
+        /// CreatePaymentSession's idempotency key (33-256 letters, digits or '-'): the same token
+        /// again returns the same AgentCore session. Generated and printed when absent.
+        #[arg(long, requires = "payment_manager_arn", conflicts_with = "session_id")]
+        client_token: Option<String>,
     },
     /// Show a session's balances and all its holds (read a page of 100 at a time).
     Show {

@@ -21,6 +21,7 @@ pub mod money;
 pub mod network;
 pub mod payload;
 pub mod payment_id;
+pub mod payment_session;
 pub mod policy;
 pub mod reason;
 pub mod records;

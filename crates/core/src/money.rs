@@ -64,6 +64,37 @@ pub fn parse_usd(s: &str) -> Result<u64, MoneyError> {
         .ok_or(MoneyError::OutOfRange)
 }
 
+/// Parses a USD decimal with any number of fraction digits into micro-USD rounded down, for an
+/// amount predebit must stay at or below (AgentCore's `maxSpendAmount`): "0.0000019" is 1
+/// micro-USD, and a value beyond `u64` micro-USD is `u64::MAX`, which any predebit amount is at or
+/// below. Only plain digits with an optional fraction are read; anything else is `NotDecimal`.
+pub fn parse_usd_floor(s: &str) -> Result<u64, MoneyError> {
+    if s.is_empty() {
+        return Err(MoneyError::Empty);
+    }
+    let (whole, fraction) = match s.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (s, None),
+    };
+    if !is_digits(whole) || fraction.is_some_and(|f| !is_digits(f)) {
+        return Err(MoneyError::NotDecimal);
+    }
+    let fraction = fraction.unwrap_or("");
+    let mut fraction_micros = 0u64;
+    for i in 0..USD_DECIMALS {
+        let digit = fraction
+            .as_bytes()
+            .get(i)
+            .map_or(0, |b| u64::from(b - b'0'));
+        fraction_micros = fraction_micros * 10 + digit;
+    }
+    Ok(digits_to_u64(whole)
+        .ok()
+        .and_then(|w| w.checked_mul(MICROS_PER_USD))
+        .and_then(|w| w.checked_add(fraction_micros))
+        .unwrap_or(u64::MAX))
+}
+
 /// Formats micro-USD as a USD decimal with 2 to 6 fraction digits ("25.00", "1.50", "0.000001").
 pub fn format_usd(micros: u64) -> String {
     let whole = micros / MICROS_PER_USD;
@@ -260,6 +291,69 @@ mod tests {
             parse_usd("99999999999999999999999999"),
             Err(MoneyError::OutOfRange)
         );
+    }
+
+    // ---- parse_usd_floor ----
+
+    #[test]
+    fn parse_usd_floor_reads_plain_decimals_exactly() {
+        for (input, micros) in [
+            ("5", 5_000_000),
+            ("5.00", 5_000_000),
+            ("0.000001", 1),
+            ("007.5", 7_500_000),
+            ("18446744073709.551615", u64::MAX),
+        ] {
+            assert_eq!(parse_usd_floor(input), Ok(micros), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn parse_usd_floor_rounds_fractions_below_a_micro_down() {
+        assert_eq!(parse_usd_floor("0.0000001"), Ok(0));
+        assert_eq!(parse_usd_floor("0.0000019"), Ok(1));
+        assert_eq!(parse_usd_floor("4.9999999999999999999"), Ok(4_999_999));
+    }
+
+    #[test]
+    fn parse_usd_floor_caps_amounts_beyond_u64_at_u64_max() {
+        assert_eq!(parse_usd_floor("18446744073709.551616"), Ok(u64::MAX));
+        assert_eq!(
+            parse_usd_floor(&format!("{}.5", "9".repeat(400))),
+            Ok(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn parse_usd_floor_refuses_what_is_not_a_plain_decimal() {
+        for input in [
+            "-1", "+1", " 1", "1 ", "1e3", "1E3", "1.", ".5", "1,000", "1.2.3", "0x10", "1_000",
+            "١", "NaN", "inf", "-0.5", "5 USD", "$5",
+        ] {
+            assert_eq!(
+                parse_usd_floor(input),
+                Err(MoneyError::NotDecimal),
+                "{input:?}"
+            );
+        }
+        assert_eq!(parse_usd_floor(""), Err(MoneyError::Empty));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_usd_floor_never_exceeds_the_written_amount(whole in 0u64..20_000_000_000_000, fraction in "[0-9]{0,12}") {
+            let text = if fraction.is_empty() { whole.to_string() } else { format!("{whole}.{fraction}") };
+            let micros = parse_usd_floor(&text).unwrap();
+            // micros <= text < micros + 1 micro-USD, compared as u128 with 12 fraction digits
+            let padded = format!("{fraction:0<12}");
+            let scaled = u128::from(whole) * 1_000_000_000_000 + padded.parse::<u128>().unwrap();
+            let floor = u128::from(micros) * 1_000_000;
+            if micros < u64::MAX {
+                prop_assert!(floor <= scaled && scaled < floor + 1_000_000);
+            } else {
+                prop_assert!(floor <= scaled);
+            }
+        }
     }
 
     // ---- format_usd ----

@@ -92,6 +92,31 @@ pub enum ReasonCode {
     SigningFailed,
     /// AgentCore did not answer in time; the hold is kept and the same request continues it.
     SignerUnavailable,
+    // Admin: sessions opened against AgentCore's (openSession with a payment manager).
+    /// AgentCore has no such payment session for this user and payment manager.
+    #[serde(rename = "AGENTCORE_SESSION_UNKNOWN")]
+    AgentCoreSessionUnknown,
+    /// The AgentCore payment session belongs to another user.
+    #[serde(rename = "AGENTCORE_SESSION_USER_MISMATCH")]
+    AgentCoreSessionUserMismatch,
+    /// The AgentCore payment session has expired.
+    #[serde(rename = "AGENTCORE_SESSION_EXPIRED")]
+    AgentCoreSessionExpired,
+    /// The AgentCore payment session has no USD `maxSpendAmount` predebit can read.
+    #[serde(rename = "AGENTCORE_LIMIT_UNUSABLE")]
+    AgentCoreLimitUnusable,
+    /// The limit is above the AgentCore payment session's `maxSpendAmount`.
+    #[serde(rename = "AGENTCORE_LIMIT_EXCEEDED")]
+    AgentCoreLimitExceeded,
+    /// The expiry is later than the AgentCore payment session's.
+    #[serde(rename = "AGENTCORE_EXPIRY_EXCEEDED")]
+    AgentCoreExpiryExceeded,
+    /// AgentCore refused to create or read the payment session; nothing was opened.
+    #[serde(rename = "AGENTCORE_REFUSED")]
+    AgentCoreRefused,
+    /// AgentCore did not answer; nothing was written in predebit and the same request is safe.
+    #[serde(rename = "AGENTCORE_UNAVAILABLE")]
+    AgentCoreUnavailable,
     // Plugin.
     /// The verifier or the ledger could not be reached; nothing was signed.
     VerifierUnavailable,
@@ -99,7 +124,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 42] = [
+    pub const ALL: [ReasonCode; 50] = [
         Self::Approved,
         Self::InvalidRequest,
         Self::RequirementInvalid,
@@ -141,6 +166,14 @@ impl ReasonCode {
         Self::OpNotAllowed,
         Self::SigningFailed,
         Self::SignerUnavailable,
+        Self::AgentCoreSessionUnknown,
+        Self::AgentCoreSessionUserMismatch,
+        Self::AgentCoreSessionExpired,
+        Self::AgentCoreLimitUnusable,
+        Self::AgentCoreLimitExceeded,
+        Self::AgentCoreExpiryExceeded,
+        Self::AgentCoreRefused,
+        Self::AgentCoreUnavailable,
         Self::VerifierUnavailable,
     ];
 
@@ -188,6 +221,14 @@ impl ReasonCode {
             Self::OpNotAllowed => "OP_NOT_ALLOWED",
             Self::SigningFailed => "SIGNING_FAILED",
             Self::SignerUnavailable => "SIGNER_UNAVAILABLE",
+            Self::AgentCoreSessionUnknown => "AGENTCORE_SESSION_UNKNOWN",
+            Self::AgentCoreSessionUserMismatch => "AGENTCORE_SESSION_USER_MISMATCH",
+            Self::AgentCoreSessionExpired => "AGENTCORE_SESSION_EXPIRED",
+            Self::AgentCoreLimitUnusable => "AGENTCORE_LIMIT_UNUSABLE",
+            Self::AgentCoreLimitExceeded => "AGENTCORE_LIMIT_EXCEEDED",
+            Self::AgentCoreExpiryExceeded => "AGENTCORE_EXPIRY_EXCEEDED",
+            Self::AgentCoreRefused => "AGENTCORE_REFUSED",
+            Self::AgentCoreUnavailable => "AGENTCORE_UNAVAILABLE",
             Self::VerifierUnavailable => "VERIFIER_UNAVAILABLE",
         }
     }
@@ -250,6 +291,28 @@ impl ReasonCode {
             Self::SignerUnavailable => {
                 "The wallet did not answer in time; send the same request again to continue."
             }
+            Self::AgentCoreSessionUnknown => {
+                "AgentCore has no such payment session for this user; create it first or check the id."
+            }
+            Self::AgentCoreSessionUserMismatch => {
+                "The AgentCore payment session belongs to another user."
+            }
+            Self::AgentCoreSessionExpired => {
+                "The AgentCore payment session has expired; create a new one."
+            }
+            Self::AgentCoreLimitUnusable => {
+                "The AgentCore payment session has no USD maxSpendAmount predebit can read; give it one."
+            }
+            Self::AgentCoreLimitExceeded => {
+                "The limit is above the AgentCore payment session's maxSpendAmount; give one at or below it."
+            }
+            Self::AgentCoreExpiryExceeded => {
+                "The expiry is later than the AgentCore payment session's; give one at or before it."
+            }
+            Self::AgentCoreRefused => "AgentCore refused the request; nothing was opened in predebit.",
+            Self::AgentCoreUnavailable => {
+                "AgentCore did not answer; nothing was written in predebit and the same request can be sent again safely."
+            }
             Self::VerifierUnavailable => "predebit could not be reached; nothing was signed.",
         }
     }
@@ -272,6 +335,17 @@ mod tests {
             assert_eq!(json, serde_json::Value::String(code.as_str().to_string()));
             let back: ReasonCode = serde_json::from_value(json).unwrap();
             assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn every_code_is_in_the_readme_table() {
+        let readme = include_str!("../../../README.md");
+        for code in ReasonCode::ALL {
+            assert!(
+                readme.contains(&format!("| `{}` |", code.as_str())),
+                "README's reason code table lacks {code}"
+            );
         }
     }
 

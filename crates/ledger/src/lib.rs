@@ -2,6 +2,7 @@
 //! `predebit_core::ledger::Ledger`. Everything that decides lives there.
 
 use predebit_core::ledger::{AllowedOps, Ledger, LedgerConfig, LedgerStore, Op};
+use predebit_core::payment_session::{NoPaymentSessions, PaymentSessions};
 use predebit_core::token::token_kid;
 use predebit_store::secrets::KeySource;
 use serde_json::Value;
@@ -31,12 +32,39 @@ pub fn config_from_env() -> Result<LedgerConfig, String> {
     Ok(config)
 }
 
+/// The environment variable naming the AgentCore payment manager whose sessions openSession
+/// creates and reads (the admin deployment of an enforcing stack). Not authorize's
+/// `PREDEBIT_PAYMENT_MANAGER_ARN`: where functions share one environment (`cargo lambda watch`
+/// runs authorize beside a ledger serving every op), the ledger must not pick up authorize's.
+pub const ENV_ADMIN_PAYMENT_MANAGER_ARN: &str = "PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN";
+
+/// The payment manager whose sessions openSession creates and reads: `None` when
+/// `PREDEBIT_ADMIN_PAYMENT_MANAGER_ARN` is unset or empty (openSession then takes the caller's
+/// word).
+pub fn payment_manager_from_env() -> Result<Option<String>, String> {
+    payment_manager(std::env::var(ENV_ADMIN_PAYMENT_MANAGER_ARN))
+}
+
+fn payment_manager(value: Result<String, std::env::VarError>) -> Result<Option<String>, String> {
+    let name = ENV_ADMIN_PAYMENT_MANAGER_ARN;
+    match value {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+        Ok(arn) if arn.trim().is_empty() => Ok(None),
+        Ok(arn) if arn.starts_with("arn:") && arn.contains(":payment-manager/") => Ok(Some(arn)),
+        Ok(_) => Err(format!(
+            "{name} must be an AgentCore payment manager ARN (arn:...:payment-manager/...), or unset"
+        )),
+    }
+}
+
 /// Where metric lines (CloudWatch EMF, one JSON line each) go.
 pub use predebit_runtime::LineSink;
 
-/// Built once per container: the ledger over its store, the keys and the metrics sink.
-pub struct LedgerService<S> {
-    ledger: Ledger<S>,
+/// Built once per container: the ledger over its store (and, on the admin deployment of an
+/// enforcing stack, AgentCore's payment sessions), the keys and the metrics sink.
+pub struct LedgerService<S, P = NoPaymentSessions> {
+    ledger: Ledger<S, P>,
     keys: KeySource,
     metrics_sink: LineSink,
 }
@@ -50,7 +78,20 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
             metrics_sink: predebit_runtime::stdout_sink(),
         }
     }
+}
 
+impl<S, P> LedgerService<S, P> {
+    /// The same service, opening sessions through AgentCore's `payment_sessions` when given.
+    pub fn with_payment_sessions<Q>(self, payment_sessions: Option<Q>) -> LedgerService<S, Q> {
+        LedgerService {
+            ledger: self.ledger.with_payment_sessions(payment_sessions),
+            keys: self.keys,
+            metrics_sink: self.metrics_sink,
+        }
+    }
+}
+
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> LedgerService<S, P> {
     /// Sends metric lines elsewhere (tests capture them).
     pub fn with_metrics_sink(mut self, sink: LineSink) -> Self {
         self.metrics_sink = sink;
@@ -58,7 +99,7 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
     }
 
     /// The ledger.
-    pub fn ledger(&self) -> &Ledger<S> {
+    pub fn ledger(&self) -> &Ledger<S, P> {
         &self.ledger
     }
 
@@ -72,7 +113,7 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
     pub async fn handle_request(&self, event: &Value, request_id: &str, now: u64) -> Value {
         // A token names its kid (the decision token on reserve, the hold token after it): a
         // rotated key is fetched (at most once a minute).
-        let token_field = match Ledger::<S>::op_of(event) {
+        let token_field = match Ledger::<S, P>::op_of(event) {
             Some(Op::Reserve) => "decisionToken",
             _ => "holdToken",
         };
@@ -130,4 +171,26 @@ impl<S: LedgerStore + Sync> LedgerService<S> {
 pub fn fresh_request_id() -> String {
     let bits: u128 = rand::random();
     format!("local-{bits:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::env::VarError;
+
+    #[test]
+    fn an_unset_or_empty_payment_manager_leaves_open_session_on_the_callers_word() {
+        assert_eq!(payment_manager(Err(VarError::NotPresent)), Ok(None));
+        assert_eq!(payment_manager(Ok("  ".into())), Ok(None));
+    }
+
+    #[test]
+    fn a_payment_manager_arn_is_taken_and_anything_else_fails_start_up_naming_the_variable() {
+        let arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/pm-a1b2c3d4e5";
+        assert_eq!(payment_manager(Ok(arn.into())), Ok(Some(arn.into())));
+        for bad in ["pm-a1b2c3d4e5", "arn:aws:iam::123456789012:role/x"] {
+            let err = payment_manager(Ok(bad.into())).unwrap_err();
+            assert!(err.starts_with(ENV_ADMIN_PAYMENT_MANAGER_ARN), "{err}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The ledger Lambda's entry point: read configuration and build clients once, then serve.
 
 use lambda_runtime::{Error, LambdaEvent};
-use predebit_ledger::{config_from_env, LedgerService};
+use predebit_agentcore::AgentCorePaymentSessions;
+use predebit_ledger::{config_from_env, payment_manager_from_env, LedgerService};
 use predebit_runtime::{now_epoch_seconds, RawEvent};
 use predebit_store::secrets::{KeySource, ENV_SECRET_ID};
 use predebit_store::{DynamoClient, DynamoStore, SecretsClient, TableNames};
@@ -16,10 +17,14 @@ async fn main() -> Result<(), Error> {
     let secret_id = std::env::var(ENV_SECRET_ID).map_err(|_| {
         format!("environment variable {ENV_SECRET_ID} is not set; set it to the keys secret's name or ARN")
     })?;
+    let payment_manager = payment_manager_from_env().map_err(Error::from)?;
     let sdk = predebit_store::config::load().await;
     let store = DynamoStore::new(DynamoClient::new(&sdk), tables);
     let keys = KeySource::from_secrets_manager(SecretsClient::new(&sdk), secret_id).await?;
-    let service = LedgerService::new(store, config, keys);
+    // One AgentCore client per container, only where a payment manager is configured.
+    let payment_sessions = payment_manager
+        .map(|arn| AgentCorePaymentSessions::new(aws_sdk_bedrockagentcore::Client::new(&sdk), arn));
+    let service = LedgerService::new(store, config, keys).with_payment_sessions(payment_sessions);
     let service = &service;
     predebit_runtime::serve(move |event: LambdaEvent<RawEvent>| async move {
         service

@@ -43,6 +43,8 @@ impl Deployment {
 }
 
 /// An IAM action on a template resource: (`dynamodb:Query`, `LedgerTable/index/open-holds`).
+/// `bedrock-agentcore:` grants are on the `PaymentManagerArn` parameter and exist only when the
+/// template's `Enforcing` condition holds.
 pub type Grant = (&'static str, &'static str);
 
 /// What each deployment's code calls, per action and resource.
@@ -68,12 +70,19 @@ pub fn grants(deployment: Deployment) -> BTreeSet<Grant> {
             ("dynamodb:ConditionCheckItem", "RegistryTable"),
             keys,
         ],
-        // openSession: conditional PutItem; closeSession: UpdateItem; getSession: Query.
+        // openSession: conditional PutItem, after creating (CreatePaymentSession) or reading
+        // (GetPaymentSession) the AgentCore session in enforcing mode; closeSession: UpdateItem;
+        // getSession: Query. The only CreatePaymentSession grant of the template.
         Deployment::LedgerAdmin => vec![
             ("dynamodb:PutItem", "LedgerTable"),
             ("dynamodb:UpdateItem", "LedgerTable"),
             ("dynamodb:Query", "LedgerTable"),
             keys,
+            (
+                "bedrock-agentcore:CreatePaymentSession",
+                "PaymentManagerArn",
+            ),
+            ("bedrock-agentcore:GetPaymentSession", "PaymentManagerArn"),
         ],
         // expire: Query on the open-holds index, then a transaction of Updates per hold.
         Deployment::LedgerSchedule => vec![

@@ -12,13 +12,14 @@ use super::responses::{done, invalid, ok, refused, session_view};
 use super::{Ledger, LedgerStore, Transition};
 use crate::hold::{Hold, HoldState, SettlementRecord};
 use crate::keys::KeyRing;
+use crate::payment_session::PaymentSessions;
 use crate::reason::ReasonCode;
 use crate::x402::{parse_settlement, Settlement};
 
 const OTHER_NETWORK: &str =
     "settlement.network is not the network the payment was approved on; the hold is unchanged";
 
-impl<S: LedgerStore + Sync> Ledger<S> {
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     pub(super) async fn commit(
         &self,
         f: &Fields<'_>,

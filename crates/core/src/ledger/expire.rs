@@ -6,9 +6,10 @@ use super::events::Fields;
 use super::refusals::unavailable;
 use super::{Ledger, LedgerStore, Transition};
 use crate::hold::HoldState;
+use crate::payment_session::PaymentSessions;
 use crate::verify::EVENT_VERSION;
 
-impl<S: LedgerStore + Sync> Ledger<S> {
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     pub(super) async fn expire(&self, f: &Fields<'_>, now: u64) -> Result<Value, Value> {
         f.only(&[])?;
         let due = self

@@ -9,9 +9,10 @@ use super::{Ledger, LedgerStore, Transition};
 use crate::address::normalize_address;
 use crate::hold::{sent_expires_at, HoldState, SignedRecord};
 use crate::keys::KeyRing;
+use crate::payment_session::PaymentSessions;
 use crate::reason::ReasonCode;
 
-impl<S: LedgerStore + Sync> Ledger<S> {
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     pub(super) async fn mark_sent(
         &self,
         f: &Fields<'_>,

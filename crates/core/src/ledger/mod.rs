@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::hold::DEFAULT_PENDING_WINDOW_SECONDS;
 use crate::keys::KeyRing;
+use crate::payment_session::{NoPaymentSessions, PaymentSessions};
 use crate::reason::ReasonCode;
 use crate::verify::EVENT_VERSION;
 
@@ -176,17 +177,37 @@ impl Default for LedgerConfig {
 }
 
 /// The ledger service over a store. Handlers translate events to [`Ledger::handle`] and back.
-pub struct Ledger<S> {
+/// With a payment manager (`P`), openSession creates or reads the AgentCore payment session
+/// it budgets; without one, openSession takes the caller's word for it.
+pub struct Ledger<S, P = NoPaymentSessions> {
     store: S,
     config: LedgerConfig,
+    payment_sessions: Option<P>,
 }
 
 impl<S: LedgerStore + Sync> Ledger<S> {
-    /// A ledger over `store`.
+    /// A ledger over `store`, with no payment manager.
     pub fn new(store: S, config: LedgerConfig) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            payment_sessions: None,
+        }
     }
+}
 
+impl<S, P> Ledger<S, P> {
+    /// The same ledger, opening sessions through `payment_sessions` when given.
+    pub fn with_payment_sessions<Q>(self, payment_sessions: Option<Q>) -> Ledger<S, Q> {
+        Ledger {
+            store: self.store,
+            config: self.config,
+            payment_sessions,
+        }
+    }
+}
+
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

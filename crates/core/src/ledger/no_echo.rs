@@ -17,6 +17,10 @@ use crate::decision::no_echo::{
 use crate::hold::{Hold, HoldState, SettlementRecord, SignedRecord};
 use crate::hold_token;
 use crate::keys::KeyRing;
+use crate::money::format_usd;
+use crate::payment_session::{
+    CreateSession, PaymentSession, PaymentSessionError, PaymentSessions, SessionAmount,
+};
 use crate::reason::ReasonCode;
 use crate::records::{PolicyVersions, SessionRecord};
 use crate::store::StoreError;
@@ -228,11 +232,77 @@ fn templates(keys: &KeyRing) -> Vec<Value> {
     ]
 }
 
+/// AgentCore backing whatever is asked: a created session has the asked limit and minutes; a
+/// named one is the caller's, with room for any limit and expiry the templates ask.
+struct BackingAgentCore;
+
+impl PaymentSessions for BackingAgentCore {
+    async fn create(&self, r: &CreateSession<'_>) -> Result<PaymentSession, PaymentSessionError> {
+        Ok(PaymentSession {
+            payment_session_id: "payment-session-noechonoechonoe".into(),
+            user_id: r.user_id.into(),
+            max_spend: Some(SessionAmount {
+                value: format_usd(r.limit_micros),
+                currency: "USD".into(),
+            }),
+            created_at: NOW as i64,
+            expiry_minutes: r.expiry_minutes.into(),
+        })
+    }
+
+    async fn get(
+        &self,
+        id: &str,
+        user_id: &str,
+    ) -> Result<Option<PaymentSession>, PaymentSessionError> {
+        Ok(Some(PaymentSession {
+            payment_session_id: id.into(),
+            user_id: user_id.into(),
+            max_spend: Some(SessionAmount {
+                value: "1000.00".into(),
+                currency: "USD".into(),
+            }),
+            created_at: NOW as i64,
+            expiry_minutes: 480,
+        }))
+    }
+}
+
+/// openSession's events on a deployment with a payment manager: create, and an existing session.
+fn agentcore_templates() -> Vec<Value> {
+    vec![
+        json!({"version": "1", "op": "openSession", "userId": "u1", "limit": "25.00",
+            "expiryMinutes": 60, "clientToken": format!("no-echo-{}", "0".repeat(32))}),
+        json!({"version": "1", "op": "openSession", "paymentSessionId": SESSION, "userId": "u1",
+            "limit": "25.00", "expiresAt": NOW + 600}),
+        json!({"version": "1", "op": "openSession", "paymentSessionId": SESSION, "userId": "u1",
+            "limit": "25.00", "expiryMinutes": 60}),
+    ]
+}
+
 /// The memory-free store answers at once, so one poll finishes an op.
 fn handle(event: &Value, keys: &KeyRing) -> Value {
+    poll_once(
+        &Ledger::new(NothingStore, LedgerConfig::default()),
+        event,
+        keys,
+    )
+}
+
+/// As [`handle`], on a deployment with a payment manager.
+fn handle_with_agentcore(event: &Value, keys: &KeyRing) -> Value {
+    let ledger = Ledger::new(NothingStore, LedgerConfig::default())
+        .with_payment_sessions(Some(BackingAgentCore));
+    poll_once(&ledger, event, keys)
+}
+
+fn poll_once<P: PaymentSessions + Sync>(
+    ledger: &Ledger<NothingStore, P>,
+    event: &Value,
+    keys: &KeyRing,
+) -> Value {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
-    let ledger = Ledger::new(NothingStore, LedgerConfig::default());
     let mut future = pin!(ledger.handle(event, keys, NOW + 1, "req-no-echo"));
     match future
         .as_mut()
@@ -275,6 +345,44 @@ proptest! {
             "{context}: a {}-byte message", message.len()
         );
         prop_assert!(!holds_marker(&text), "{context}: the answer echoes input: {}", head(&text));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_open_session_answer_through_agentcore_echoes_a_spoiled_field_or_key(
+        form in any::<prop::sample::Index>(),
+        field in any::<prop::sample::Index>(),
+        how in prop::sample::select(SPOILS.to_vec()),
+        text in adversarial_text(),
+    ) {
+        // GIVEN an openSession of either AgentCore form with one field or its key spoiled
+        let keys = keys();
+        let mut event = form.get(&agentcore_templates()).clone();
+        let mut all = Vec::new();
+        pointers(&event, "", &mut all);
+        let pointer = field.get(&all).clone();
+        spoil(&mut event, &pointer, how, &text);
+        // WHEN a ledger with a payment manager handles it
+        let response = handle_with_agentcore(&event, &keys);
+        // THEN the answer holds nothing of the input and is small
+        let context = format!("{pointer} {how:?}");
+        let text = response.to_string();
+        prop_assert!(text.len() <= MAX_LEDGER_RESPONSE_BYTES, "{context}: {}", head(&text));
+        let message = response["message"].as_str().unwrap_or_default();
+        prop_assert!(message.len() <= MAX_LEDGER_MESSAGE_BYTES, "{context}");
+        prop_assert!(!holds_marker(&text), "{context}: the answer echoes input: {}", head(&text));
+    }
+}
+
+#[test]
+fn every_agentcore_template_opens_so_a_spoiled_field_is_what_the_test_exercises() {
+    let keys = keys();
+    for event in agentcore_templates() {
+        let response = handle_with_agentcore(&event, &keys);
+        assert_eq!(response["ok"], true, "{event}: {response}");
     }
 }
 

@@ -8,9 +8,10 @@ use super::refusals::unavailable;
 use super::responses::{hold_view, invalid, ok, refused};
 use super::{Ledger, LedgerStore};
 use crate::keys::KeyRing;
+use crate::payment_session::PaymentSessions;
 use crate::reason::ReasonCode;
 
-impl<S: LedgerStore + Sync> Ledger<S> {
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     /// The session with one page of its holds (see [`MAX_HOLDS_PER_PAGE`]), and `nextCursor`
     /// when more follow. The cursor is the last paymentId of the page: it only says where the
     /// next page starts in this session, so it needs no MAC; it is checked for the shape of a

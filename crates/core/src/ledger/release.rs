@@ -8,9 +8,10 @@ use super::responses::{done, invalid, ok, refused};
 use super::{Ledger, LedgerStore, Transition, RELEASE_REASONS};
 use crate::hold::HoldState;
 use crate::keys::KeyRing;
+use crate::payment_session::PaymentSessions;
 use crate::reason::ReasonCode;
 
-impl<S: LedgerStore + Sync> Ledger<S> {
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     pub(super) async fn release(
         &self,
         f: &Fields<'_>,

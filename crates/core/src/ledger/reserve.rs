@@ -9,10 +9,11 @@ use super::{Ledger, LedgerStore, ReserveRequest, ReserveResult};
 use crate::hold::{fingerprint, open_shard, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
 use crate::hold_token;
 use crate::keys::KeyRing;
+use crate::payment_session::PaymentSessions;
 use crate::reason::ReasonCode;
 use crate::token::{self, token_digest, TokenClaims};
 
-impl<S: LedgerStore + Sync> Ledger<S> {
+impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     pub(super) async fn reserve(
         &self,
         f: &Fields<'_>,
