@@ -2,9 +2,11 @@
 them against events/expected/authorize/.
 
 Each event goes to authorize, or to the ledger when it names an `op` (the commit after the paid
-response). Before the first one it opens alice's payment session in AgentCore Payments
-(CreatePaymentSession, boto3) and in predebit (the ledger's openSession with that id), so one
-source sets the limit. Placeholders:
+response). Before the first one it opens alice's payment session, one source setting the limit
+of both: with --cli, `predebit session open --payment-manager-arn` (the admin openSession creates
+the AgentCore session and stores the id it returns); with --lambda, as an application backend
+without predebit's admin role would (CreatePaymentSession with boto3, then the ledger's
+openSession with that id). Placeholders:
   "OPENED:<event>"      the payment session id that event opened (00-open-session: the one above)
   "AUTHORIZED:<event>"  the field of the same name in that authorize event's response
 An expected `sameAs: <event>` asks for that event's paymentId, holdToken and header, unchanged.
@@ -64,7 +66,14 @@ class Invoker:
 
 
 def open_session(invoke):
-    """Creates the AgentCore payment session, then predebit's with the id AgentCore returned."""
+    """Creates the AgentCore payment session, then predebit's with the id AgentCore returned.
+    Returns the id and a line saying how."""
+    if invoke.cli:
+        args = [invoke.cli, "--json", "session", "open", "--user-id", USER, "--limit", SESSION_LIMIT,
+                "--expiry-minutes", str(SESSION_MINUTES), "--payment-manager-arn", MANAGER]
+        opened = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+        how = f"predebit's openSession created the AgentCore session (maxSpendAmount {SESSION_LIMIT}) and stored its id"
+        return opened["session"]["paymentSessionId"], how
     agentcore = boto3.client("bedrock-agentcore", region_name=os.environ.get("AWS_REGION", "us-east-1"))
     created = agentcore.create_payment_session(
         userId=USER,
@@ -86,7 +95,7 @@ def open_session(invoke):
     )
     if not opened.get("ok"):
         sys.exit(f"authorize_events: openSession refused: {opened.get('reasonCode')}")
-    return session_id
+    return session_id, f"AgentCore session created (limit {SESSION_LIMIT}); predebit's opened with its id"
 
 
 def signatures(session_id):
@@ -139,8 +148,8 @@ def main():
     args = parser.parse_args()
     invoke = Invoker(args.cli, args.lambda_url)
 
-    session_id = open_session(invoke)
-    print(f"  {'00-open-session':<40} AgentCore session created, limit {SESSION_LIMIT}; predebit session opened with its id")
+    session_id, how = open_session(invoke)
+    print(f"  {'00-open-session':<40} {how}")
     sessions, responses, failures, approved = {"00-open-session": session_id}, {}, 0, set()
     for path in sorted(EVENTS.glob("*.json")):
         name = path.stem
