@@ -28,7 +28,7 @@ use predebit_core::token::issue;
 use predebit_store::secrets::KeySource;
 use predebit_store::seed;
 use predebit_tests::bench::bare::{self, BareLedger, BareRead, AGENT, USER};
-use predebit_tests::bench::{env_usize, run_round, Tally, ROUND_OPS};
+use predebit_tests::bench::{Comparison, ROUND_OPS};
 use predebit_tests::{agentcore_client, fresh_store, repo_root};
 use predebit_verify::now_epoch_seconds;
 use serde_json::{json, Value};
@@ -139,9 +139,7 @@ impl Bare {
 }
 
 fn main() {
-    let ops_per_loop = env_usize("PREDEBIT_BENCH_OPS", 1000);
-    let warm_up_ops = env_usize("PREDEBIT_BENCH_WARM_UP", 500);
-    let concurrency = env_usize("PREDEBIT_BENCH_CONCURRENCY", 8);
+    let comparison = Comparison::from_env("authorize", 1000, 500);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -161,7 +159,7 @@ fn main() {
                 .with_audit_sink(Box::new(|_| {}))
                 .with_metrics_sink(Box::new(|_| {})),
         );
-        let total = warm_up_ops + ops_per_loop + ROUND_OPS;
+        let total = comparison.warm_up_ops + comparison.ops + ROUND_OPS;
         let tokens = (0..total)
             .map(|i| issue(&bare::claims(i, &sessions[i % SESSIONS], AMOUNT, now), &ring))
             .collect();
@@ -195,26 +193,7 @@ fn main() {
             async move { bare.pay(i).await }
         };
 
-        println!("authorize_throughput: decide + reserve + ProcessPayment + markSent, DynamoDB Local and the local AgentCore service, {concurrency} in flight, {SESSIONS} sessions");
-        for _ in 0..warm_up_ops.div_ceil(ROUND_OPS) {
-            run_round(ROUND_OPS, concurrency, authorize_op.clone()).await;
-            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
-        }
-        let (mut auth, mut raw) = (Tally::default(), Tally::default());
-        let mut round = 0;
-        while auth.ops < ops_per_loop {
-            let ops = ROUND_OPS.min(ops_per_loop - auth.ops);
-            if round % 2 == 0 {
-                auth.add(run_round(ops, concurrency, authorize_op.clone()).await);
-                raw.add(run_round(ops, concurrency, bare_op.clone()).await);
-            } else {
-                raw.add(run_round(ops, concurrency, bare_op.clone()).await);
-                auth.add(run_round(ops, concurrency, authorize_op.clone()).await);
-            }
-            round += 1;
-        }
-        auth.report("authorize");
-        raw.report("bare");
-        println!("ratio authorize/bare (ops/s): {:.3}", auth.ops_per_second() / raw.ops_per_second());
+        println!("authorize_throughput: decide + reserve + ProcessPayment + markSent, DynamoDB Local and the local AgentCore service, {SESSIONS} sessions");
+        comparison.run(authorize_op, bare_op).await;
     });
 }

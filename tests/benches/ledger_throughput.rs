@@ -19,7 +19,7 @@ use predebit_ledger::LedgerService;
 use predebit_store::secrets::KeySource;
 use predebit_store::seed;
 use predebit_tests::bench::bare::{self, BareLedger, USER};
-use predebit_tests::bench::{env_usize, run_round, Tally, ROUND_OPS};
+use predebit_tests::bench::{Comparison, ROUND_OPS};
 use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::now_epoch_seconds;
 use serde_json::json;
@@ -53,9 +53,7 @@ impl Bare {
 }
 
 fn main() {
-    let ops_per_loop = env_usize("PREDEBIT_BENCH_OPS", 2000);
-    let warm_up_ops = env_usize("PREDEBIT_BENCH_WARM_UP", 1000);
-    let concurrency = env_usize("PREDEBIT_BENCH_CONCURRENCY", 8);
+    let comparison = Comparison::from_env("ledger", 2000, 1000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,7 +74,7 @@ fn main() {
                 .await;
             assert_eq!(opened["ok"], true, "{opened}");
         }
-        let total = warm_up_ops + ops_per_loop + ROUND_OPS;
+        let total = comparison.warm_up_ops + comparison.ops + ROUND_OPS;
         let tokens: Arc<Vec<String>> = Arc::new((0..total).map(|i| issue(&claims(i, now), &ring)).collect());
         let bare = Arc::new(Bare { ledger: BareLedger { client: store.client().clone(), store, ring: ring.clone() }, tokens: tokens.clone() });
         let offset = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -105,26 +103,7 @@ fn main() {
             async move { bare.reserve_and_post(i).await }
         };
 
-        println!("ledger_throughput: reserve + commit, DynamoDB Local, {concurrency} in flight, {SESSIONS} sessions");
-        for _ in 0..warm_up_ops.div_ceil(ROUND_OPS) {
-            run_round(ROUND_OPS, concurrency, ledger_op.clone()).await;
-            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
-        }
-        let (mut led, mut raw) = (Tally::default(), Tally::default());
-        let mut round = 0;
-        while led.ops < ops_per_loop {
-            let ops = ROUND_OPS.min(ops_per_loop - led.ops);
-            if round % 2 == 0 {
-                led.add(run_round(ops, concurrency, ledger_op.clone()).await);
-                raw.add(run_round(ops, concurrency, bare_op.clone()).await);
-            } else {
-                raw.add(run_round(ops, concurrency, bare_op.clone()).await);
-                led.add(run_round(ops, concurrency, ledger_op.clone()).await);
-            }
-            round += 1;
-        }
-        led.report("ledger");
-        raw.report("bare");
-        println!("ratio ledger/bare (ops/s): {:.3}", led.ops_per_second() / raw.ops_per_second());
+        println!("ledger_throughput: reserve + commit, DynamoDB Local, {SESSIONS} sessions");
+        comparison.run(ledger_op, bare_op).await;
     });
 }

@@ -21,7 +21,7 @@ use predebit_core::keys::KeyRing;
 use predebit_store::secrets::KeySource;
 use predebit_store::seed;
 use predebit_tests::bench::bare::BareRead;
-use predebit_tests::bench::{env_usize, run_round, Tally, ROUND_OPS};
+use predebit_tests::bench::{Comparison, ROUND_OPS};
 use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::{now_epoch_seconds, VerifyService};
 use serde_json::Value;
@@ -30,10 +30,7 @@ use serde_json::Value;
 const ITEMS_FOUND: usize = 5;
 
 fn main() {
-    let ops_per_loop = env_usize("PREDEBIT_BENCH_OPS", 4000);
-    let warm_up_ops = env_usize("PREDEBIT_BENCH_WARM_UP", 3000);
-    let concurrency = env_usize("PREDEBIT_BENCH_CONCURRENCY", 8);
-    let budget = Duration::from_secs(env_usize("PREDEBIT_BENCH_SECONDS", 120) as u64);
+    let comparison = Comparison::from_env("verify", 4000, 3000);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,54 +91,7 @@ fn main() {
             }
         };
 
-        println!(
-            "verify_throughput: DynamoDB Local, {concurrency} in flight, up to {ops_per_loop} \
-             ops per loop in rounds of {ROUND_OPS}, alternating, {}s budget",
-            budget.as_secs()
-        );
-        let warm_up = Instant::now();
-        for _ in 0..warm_up_ops.div_ceil(ROUND_OPS) {
-            run_round(ROUND_OPS, concurrency, verify_op.clone()).await;
-            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
-        }
-        println!(
-            "warm-up: {warm_up_ops} ops per loop in {:.1} s",
-            warm_up.elapsed().as_secs_f64()
-        );
-
-        let (mut verify, mut bare) = (Tally::default(), Tally::default());
-        let started = Instant::now();
-        let mut round = 0;
-        let mut round_ratios = Vec::new();
-        while verify.ops < ops_per_loop && started.elapsed() < budget {
-            let ops = ROUND_OPS.min(ops_per_loop - verify.ops);
-            // Alternate which loop goes first, so neither always follows the other.
-            let (verify_round, bare_round) = if round % 2 == 0 {
-                let v = run_round(ops, concurrency, verify_op.clone()).await;
-                (v, run_round(ops, concurrency, bare_op.clone()).await)
-            } else {
-                let b = run_round(ops, concurrency, bare_op.clone()).await;
-                (run_round(ops, concurrency, verify_op.clone()).await, b)
-            };
-            // Same op count in both: the ratio of throughputs is the inverse ratio of walls.
-            round_ratios.push(bare_round.0.as_secs_f64() / verify_round.0.as_secs_f64());
-            verify.add(verify_round);
-            bare.add(bare_round);
-            round += 1;
-        }
-        verify.report("verify");
-        bare.report("bare");
-        println!(
-            "ratio verify/bare (ops/s): {:.3}",
-            verify.ops_per_second() / bare.ops_per_second()
-        );
-        round_ratios.sort_by(f64::total_cmp);
-        println!(
-            "per-round ratio over {} rounds: median {:.3}, min {:.3}, max {:.3}",
-            round_ratios.len(),
-            round_ratios[round_ratios.len() / 2],
-            round_ratios[0],
-            round_ratios[round_ratios.len() - 1],
-        );
+        println!("verify_throughput: DynamoDB Local, the decision's BatchGetItem");
+        comparison.run(verify_op, bare_op).await;
     });
 }

@@ -354,6 +354,46 @@ async fn a_silent_signer_keeps_the_hold_and_the_same_request_continues_with_the_
 }
 
 #[tokio::test]
+async fn the_last_payment_that_fits_continues_after_a_silent_signer_and_its_replay_still_pays() {
+    // GIVEN alice's small session (2.00) and a 1.50 payment whose signer first stays silent
+    let f = Fixture::new("authorize-last-fit").await;
+    let mut event = v2_event(vec![entry("eip155:8453", "1500000", false)]);
+    event["paymentSessionId"] = json!("ps-alice-small");
+    f.signer().set(Mode::Silent);
+    let first = f.run(&event, "authorize-last-fit-1").await;
+    assert_eq!(first["reasonCode"], "SIGNER_UNAVAILABLE", "{first}");
+    // WHEN the same request comes again (its own 1.50 hold leaves 0.50 available) and signs
+    f.signer().set(Mode::Sign);
+    let again = f.run(&event, "authorize-last-fit-2").await;
+    // THEN its own hold counts for it: YES on the same paymentId, one signature
+    assert_eq!(again["decision"], "YES", "{again}");
+    assert_eq!(again["paymentId"], first["paymentId"]);
+    // AND a replay after the YES (an answer lost) returns the same header, no second signature
+    let replay = f.run(&event, "authorize-last-fit-3").await;
+    assert_eq!(replay["decision"], "YES", "{replay}");
+    assert_eq!(replay["paymentHeader"], again["paymentHeader"]);
+    assert_eq!(f.signer().signatures.load(Ordering::SeqCst), 1);
+    // AND another tool call's 1.50 is still refused: only a request's own hold counts
+    let mut other = event.clone();
+    other["toolUseId"] = json!("tooluse-authorize-other");
+    let refused = f.run(&other, "authorize-last-fit-4").await;
+    assert_eq!(
+        refused["reasonCode"], "SESSION_BUDGET_EXCEEDED",
+        "{refused}"
+    );
+    let session = f
+        .authorizer
+        .ledger()
+        .store()
+        .read_session_page("ps-alice-small", None, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .session;
+    assert_eq!(session.reserved_micros, 1_500_000);
+}
+
+#[tokio::test]
 async fn a_signature_with_other_terms_is_discarded_and_the_hold_released() {
     for (mode, name) in [
         (Mode::WrongRecipient, "recipient"),

@@ -97,3 +97,88 @@ impl Tally {
         );
     }
 }
+
+/// How long and how hard a comparison runs.
+pub struct Comparison {
+    /// What the function loop is called in the report.
+    pub name: &'static str,
+    /// Operations per loop before measuring (both loops).
+    pub warm_up_ops: usize,
+    /// Operations per loop measured.
+    pub ops: usize,
+    /// Operations in flight.
+    pub concurrency: usize,
+    /// Time budget of the measured rounds.
+    pub budget: Duration,
+}
+
+impl Comparison {
+    /// `PREDEBIT_BENCH_OPS`, `PREDEBIT_BENCH_WARM_UP`, `PREDEBIT_BENCH_CONCURRENCY` (default 8)
+    /// and `PREDEBIT_BENCH_SECONDS` (default 120), with the bench's own defaults for the first two.
+    pub fn from_env(name: &'static str, ops: usize, warm_up_ops: usize) -> Self {
+        Self {
+            name,
+            warm_up_ops: env_usize("PREDEBIT_BENCH_WARM_UP", warm_up_ops),
+            ops: env_usize("PREDEBIT_BENCH_OPS", ops),
+            concurrency: env_usize("PREDEBIT_BENCH_CONCURRENCY", 8),
+            budget: Duration::from_secs(env_usize("PREDEBIT_BENCH_SECONDS", 120) as u64),
+        }
+    }
+
+    /// Warms both loops up, then measures them in alternating rounds (so drift falls on both
+    /// alike) and prints each loop's figures, the ratio function/bare and the per-round ratios.
+    pub async fn run<F, Fut, B, BFut>(&self, function_op: F, bare_op: B)
+    where
+        F: Fn(usize) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+        B: Fn(usize) -> BFut + Clone + Send + 'static,
+        BFut: Future<Output = ()> + Send,
+    {
+        let (name, concurrency) = (self.name, self.concurrency);
+        let warm_up = Instant::now();
+        for _ in 0..self.warm_up_ops.div_ceil(ROUND_OPS) {
+            run_round(ROUND_OPS, concurrency, function_op.clone()).await;
+            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
+        }
+        println!(
+            "warm-up: {} ops per loop in {:.1} s; then up to {} ops per loop in rounds of {ROUND_OPS}, {} in flight, {} s budget",
+            self.warm_up_ops,
+            warm_up.elapsed().as_secs_f64(),
+            self.ops,
+            concurrency,
+            self.budget.as_secs()
+        );
+        let (mut function, mut bare) = (Tally::default(), Tally::default());
+        let started = Instant::now();
+        let mut round_ratios = Vec::new();
+        while function.ops < self.ops && started.elapsed() < self.budget {
+            let ops = ROUND_OPS.min(self.ops - function.ops);
+            // Alternate which loop goes first, so neither always follows the other.
+            let (f, b) = if round_ratios.len() % 2 == 0 {
+                let f = run_round(ops, concurrency, function_op.clone()).await;
+                (f, run_round(ops, concurrency, bare_op.clone()).await)
+            } else {
+                let b = run_round(ops, concurrency, bare_op.clone()).await;
+                (run_round(ops, concurrency, function_op.clone()).await, b)
+            };
+            // Same op count in both: the ratio of throughputs is the inverse ratio of walls.
+            round_ratios.push(b.0.as_secs_f64() / f.0.as_secs_f64());
+            function.add(f);
+            bare.add(b);
+        }
+        function.report(name);
+        bare.report("bare");
+        println!(
+            "ratio {name}/bare (ops/s): {:.3}",
+            function.ops_per_second() / bare.ops_per_second()
+        );
+        round_ratios.sort_by(f64::total_cmp);
+        println!(
+            "per-round ratio over {} rounds: median {:.3}, min {:.3}, max {:.3}",
+            round_ratios.len(),
+            round_ratios[round_ratios.len() / 2],
+            round_ratios[0],
+            round_ratios[round_ratios.len() - 1],
+        );
+    }
+}

@@ -34,33 +34,13 @@ pub enum MoneyError {
 
 /// Parses a USD decimal ("25", "25.00", "0.000001") into micro-USD, exactly.
 pub fn parse_usd(s: &str) -> Result<u64, MoneyError> {
-    if s.is_empty() {
-        return Err(MoneyError::Empty);
-    }
-    let (whole, fraction) = match s.split_once('.') {
-        Some((whole, fraction)) => (whole, Some(fraction)),
-        None => (s, None),
-    };
-    if !is_digits(whole) || fraction.is_some_and(|f| !is_digits(f)) {
-        return Err(MoneyError::NotDecimal);
-    }
-    let fraction = fraction.unwrap_or("");
+    let (whole, fraction) = split_usd(s)?;
     if fraction.len() > USD_DECIMALS {
         return Err(MoneyError::TooManyDecimals);
     }
-    let whole_micros = digits_to_u64(whole)?
+    digits_to_u64(whole)?
         .checked_mul(MICROS_PER_USD)
-        .ok_or(MoneyError::OutOfRange)?;
-    let mut fraction_micros = 0u64;
-    for i in 0..USD_DECIMALS {
-        let digit = fraction
-            .as_bytes()
-            .get(i)
-            .map_or(0, |b| u64::from(b - b'0'));
-        fraction_micros = fraction_micros * 10 + digit;
-    }
-    whole_micros
-        .checked_add(fraction_micros)
+        .and_then(|w| w.checked_add(fraction_micros(fraction)))
         .ok_or(MoneyError::OutOfRange)
 }
 
@@ -69,30 +49,35 @@ pub fn parse_usd(s: &str) -> Result<u64, MoneyError> {
 /// micro-USD, and a value beyond `u64` micro-USD is `u64::MAX`, which any predebit amount is at or
 /// below. Only plain digits with an optional fraction are read; anything else is `NotDecimal`.
 pub fn parse_usd_floor(s: &str) -> Result<u64, MoneyError> {
+    let (whole, fraction) = split_usd(s)?;
+    Ok(digits_to_u64(whole)
+        .ok()
+        .and_then(|w| w.checked_mul(MICROS_PER_USD))
+        .and_then(|w| w.checked_add(fraction_micros(fraction)))
+        .unwrap_or(u64::MAX))
+}
+
+/// The whole and fraction digits of a plain USD decimal (no sign, exponent or spaces).
+fn split_usd(s: &str) -> Result<(&str, &str), MoneyError> {
     if s.is_empty() {
         return Err(MoneyError::Empty);
     }
-    let (whole, fraction) = match s.split_once('.') {
-        Some((whole, fraction)) => (whole, Some(fraction)),
-        None => (s, None),
-    };
-    if !is_digits(whole) || fraction.is_some_and(|f| !is_digits(f)) {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    if !is_digits(whole) || (s.contains('.') && !is_digits(fraction)) {
         return Err(MoneyError::NotDecimal);
     }
-    let fraction = fraction.unwrap_or("");
-    let mut fraction_micros = 0u64;
-    for i in 0..USD_DECIMALS {
+    Ok((whole, fraction))
+}
+
+/// The first six fraction digits as micro-USD (the rest cut off).
+fn fraction_micros(fraction: &str) -> u64 {
+    (0..USD_DECIMALS).fold(0u64, |acc, i| {
         let digit = fraction
             .as_bytes()
             .get(i)
             .map_or(0, |b| u64::from(b - b'0'));
-        fraction_micros = fraction_micros * 10 + digit;
-    }
-    Ok(digits_to_u64(whole)
-        .ok()
-        .and_then(|w| w.checked_mul(MICROS_PER_USD))
-        .and_then(|w| w.checked_add(fraction_micros))
-        .unwrap_or(u64::MAX))
+        acc * 10 + digit
+    })
 }
 
 /// Formats micro-USD as a USD decimal with 2 to 6 fraction digits ("25.00", "1.50", "0.000001").

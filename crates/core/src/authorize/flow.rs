@@ -181,10 +181,21 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
                 return no(&decision, None);
             }
         };
-        let candidates = (0..request.entries.len())
-            .map(|i| request.verify_request(i))
-            .collect();
-        let (decision, chosen) = decide_among(&self.reader, candidates, dctx).await;
+        let candidates = || {
+            (0..request.entries.len())
+                .map(|i| request.verify_request(i))
+                .collect::<Vec<_>>()
+        };
+        let (mut decision, mut chosen) = decide_among(&self.reader, candidates(), &[], dctx).await;
+        // The same request again after a lost answer (SIGNER_UNAVAILABLE, a timeout): its own
+        // hold is already out of the budget, so a payment that just fitted would be refused.
+        // Only then are this request's holds looked up, and the decision made again with them.
+        if decision.response.reason_code == ReasonCode::SessionBudgetExceeded {
+            let own = self.own_open_holds(&request, &candidates()).await;
+            if !own.is_empty() {
+                (decision, chosen) = decide_among(&self.reader, candidates(), &own, dctx).await;
+            }
+        }
         let Some(token) = decision.response.decision_token.clone() else {
             return no(&decision, None);
         };
@@ -294,6 +305,31 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             audit: decision.audit,
             signed_mismatch: false,
         }
+    }
+
+    /// The open holds an earlier call of this request reserved, by paymentId (one per entry at
+    /// most: predebit computes the paymentId, so only the same tool call, entry and attempt meet
+    /// it), with their amounts; another agent's hold is never counted (the session is the user's:
+    /// the decision checks it).
+    async fn own_open_holds(
+        &self,
+        request: &AuthorizeRequest,
+        candidates: &[Option<crate::verify::VerifyRequest>],
+    ) -> Vec<(String, u64)> {
+        let mut own = Vec::new();
+        for candidate in candidates.iter().flatten() {
+            if let Ok(Some(hold)) = self
+                .ledger
+                .store()
+                .read_hold(&request.payment_session_id, &candidate.payment_id)
+                .await
+            {
+                if hold.state.is_open() && hold.agent_id == request.agent_id {
+                    own.push((hold.payment_id, hold.amount_micros));
+                }
+            }
+        }
+        own
     }
 
     /// Reserves the decision's payment, or finds the hold an earlier call of the same request

@@ -26,6 +26,7 @@ pub(super) fn check(
     requirement: &Requirement,
     snapshot: &VerifySnapshot,
     now: u64,
+    own_hold_micros: u64,
     out: &mut Outcome,
 ) -> Check {
     let policy = parse_policies(snapshot)?;
@@ -35,7 +36,7 @@ pub(super) fn check(
     tools(request, agent, &policy)?;
     let micros = asset_and_amount(requirement, &policy, out.amount.as_mut())?;
     merchant(request, requirement, &policy)?;
-    limits(requirement, &policy, micros, session)
+    limits(requirement, &policy, micros, session, own_hold_micros)
 }
 
 fn parse_policies(snapshot: &VerifySnapshot) -> Check<EffectivePolicy> {
@@ -257,6 +258,7 @@ fn limits(
     policy: &EffectivePolicy,
     micros: u64,
     session: &SessionRecord,
+    own_hold_micros: u64,
 ) -> Check {
     // A signed authorization settles until its validBefore; the hold must outlive it, so the
     // window the merchant asks for is bounded before anything is signed.
@@ -275,7 +277,9 @@ fn limits(
             "amount is above maxPerPayment",
         );
     }
-    if micros > session.available_micros {
+    // A payment's own open hold (authorize continuing the same request) is already out of
+    // `available`: it counts for this payment, not against it.
+    if micros > session.available_micros.saturating_add(own_hold_micros) {
         return fail(
             ReasonCode::SessionBudgetExceeded,
             "amount is above the session's available budget",

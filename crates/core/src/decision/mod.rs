@@ -173,10 +173,13 @@ pub fn refuse(reason: ReasonCode, detail: String, ctx: DecisionContext<'_>) -> D
 /// merchant's order): the checks needing no store read for each, one store read for all of them
 /// (they share user, agent and session), the checks that do, then [`select`] picks the outcome
 /// that is sealed. `None` candidates (an entry without a paymentId) are malformed requirements.
+/// `own_holds` names, by paymentId, the open holds the same request reserved earlier (authorize
+/// continuing after a lost answer): their amounts count as available to their own payment.
 /// Returns the decision and the index of the chosen candidate.
 pub async fn decide_among<R: VerifyReader>(
     reader: &R,
     candidates: Vec<Option<VerifyRequest>>,
+    own_holds: &[(String, u64)],
     ctx: DecisionContext<'_>,
 ) -> (Decision, usize) {
     let prepared: Vec<Result<Prepared, Box<Outcome>>> = candidates
@@ -200,7 +203,13 @@ pub async fn decide_among<R: VerifyReader>(
         .into_iter()
         .map(|p| match (p, &snapshot) {
             (Err(outcome), _) => *outcome,
-            (Ok(p), Some(Ok(snapshot))) => p.evaluate(snapshot, ctx.now),
+            (Ok(p), Some(Ok(snapshot))) => {
+                let own = own_holds
+                    .iter()
+                    .find(|(id, _)| *id == p.request.payment_id)
+                    .map_or(0, |(_, micros)| *micros);
+                p.evaluate_with_own_hold(snapshot, ctx.now, own)
+            }
             (Ok(p), Some(Err(err))) => store_unavailable(p, err),
             (Ok(p), None) => store_unavailable(p, &StoreError::Unavailable(String::new())),
         })

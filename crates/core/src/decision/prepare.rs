@@ -79,6 +79,18 @@ pub fn prepare_request(request: VerifyRequest) -> Result<Prepared, Box<Outcome>>
 impl Prepared {
     /// Runs every check that needs the stored records, in the documented order.
     pub fn evaluate(self, snapshot: &VerifySnapshot, now: u64) -> Outcome {
+        self.evaluate_with_own_hold(snapshot, now, 0)
+    }
+
+    /// As [`Prepared::evaluate`], for a payment whose own open hold of `own_hold_micros` is
+    /// already reserved on the session (the same authorize request, continued): the budget
+    /// check counts it as available to this payment.
+    pub fn evaluate_with_own_hold(
+        self,
+        snapshot: &VerifySnapshot,
+        now: u64,
+        own_hold_micros: u64,
+    ) -> Outcome {
         let Prepared {
             request,
             requirement,
@@ -98,7 +110,14 @@ impl Prepared {
             request: None,
             requirement: None,
         };
-        if let Err((reason, detail)) = check(&request, &requirement, snapshot, now, &mut out) {
+        if let Err((reason, detail)) = check(
+            &request,
+            &requirement,
+            snapshot,
+            now,
+            own_hold_micros,
+            &mut out,
+        ) {
             out.reason = reason;
             out.detail = Some(detail);
         }
