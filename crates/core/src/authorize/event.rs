@@ -138,11 +138,25 @@ pub fn parse_authorize(event: &Value) -> Result<AuthorizeRequest, FieldProblem> 
         ));
     }
     let entries = accepts(&offer)?;
-    let resource = match offer.get("resource") {
-        Some(Value::Object(r)) => match r.get("url") {
-            Some(Value::String(url)) if x402_version == 2 => Some(url.clone()),
-            _ => None,
+    // v2 declares the resource once, as {url, ...}; one declared in another shape cannot be held
+    // against requestUrl, so it is refused rather than taken as declaring none. (v1 entries
+    // declare their own, checked with each entry.)
+    let resource = match (x402_version, offer.get("resource")) {
+        (2, Some(Value::Object(r))) => match r.get("url") {
+            Some(Value::String(url)) => Some(url.clone()),
+            _ => {
+                return Err(problem(
+                    "paymentRequired",
+                    "resource.url must be the resource's URL (a string)",
+                ))
+            }
         },
+        (2, Some(_)) => {
+            return Err(problem(
+                "paymentRequired",
+                "resource must be an object with a url",
+            ))
+        }
         _ => None,
     };
     let request_url = string_field(obj, "requestUrl", false)?
@@ -350,5 +364,22 @@ mod tests {
             parse_authorize(&v2_event(&none)).unwrap_err().field,
             "accepts"
         );
+    }
+
+    #[test]
+    fn a_v2_offer_declaring_its_resource_in_another_shape_is_refused_not_taken_as_declaring_none() {
+        for resource in [
+            json!("https://evil.example/v2/forecast"),
+            json!({"url": 5, "href": "https://evil.example/v2/forecast"}),
+            json!({"href": "https://evil.example/v2/forecast"}),
+        ] {
+            let offer = json!({"x402Version": 2, "resource": resource,
+                "accepts": [entry("10000")]});
+            let refused = parse_authorize(&v2_event(&offer)).unwrap_err();
+            assert_eq!(refused.field, "paymentRequired", "{resource}");
+            assert!(!refused.problem.contains("evil"), "{resource}");
+        }
+        let undeclared = json!({"x402Version": 2, "accepts": [entry("10000")]});
+        assert!(parse_authorize(&v2_event(&undeclared)).unwrap().resource.is_none());
     }
 }
