@@ -32,6 +32,56 @@ enum Mode {
     Silent,
     WrongRecipient,
     TooLong,
+    /// Every field as approved, but the signature made for another chain.
+    OtherChain,
+}
+
+/// The stand-in wallet's key (a test key, holding nothing).
+fn wallet() -> k256::ecdsa::SigningKey {
+    k256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap()
+}
+
+/// Its address, 0x-hex.
+fn wallet_address() -> String {
+    use sha3::Digest as _;
+    let point = wallet().verifying_key().to_encoded_point(false);
+    let hash = sha3::Keccak256::digest(&point.as_bytes()[1..]);
+    let hex: String = hash[12..].iter().map(|b| format!("{b:02x}")).collect();
+    format!("0x{hex}")
+}
+
+/// Signs `payload`'s authorization the way a wallet does: EIP-712 over `requirement`'s terms on
+/// `chain_id`, r || s || v.
+fn sign_payload(payload: &mut Value, requirement: &Value, chain_id: u64, amount: &str) {
+    use predebit_core::eip712::{eip3009_digest, permit2_digest, SignedFor};
+    let approved = SignedFor {
+        chain_id,
+        asset: requirement["asset"].as_str().unwrap(),
+        pay_to: requirement["payTo"].as_str().unwrap(),
+        amount_atomic: amount,
+        domain: Some((
+            requirement["extra"]["name"].as_str().unwrap(),
+            requirement["extra"]["version"].as_str().unwrap(),
+        )),
+    };
+    let digest = match payload.get("authorization") {
+        Some(auth) => eip3009_digest(auth, approved),
+        None => permit2_digest(&payload["permit2Authorization"], approved),
+    }
+    .unwrap();
+    let (signature, recovery) = wallet().sign_prehash_recoverable(&digest).unwrap();
+    let mut bytes = signature.to_bytes().to_vec();
+    bytes.push(27 + recovery.to_byte());
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    payload["signature"] = json!(format!("0x{hex}"));
+}
+
+fn chain_of(network: &str) -> u64 {
+    match network {
+        "base" => 8453,
+        "base-sepolia" => 84532,
+        other => other.strip_prefix("eip155:").unwrap().parse().unwrap(),
+    }
 }
 
 /// AgentCore Payments' ProcessPayment as far as authorize sees it: one signature per
@@ -92,19 +142,22 @@ impl Signer for StandIn {
             NOW + r["maxTimeoutSeconds"].as_u64().unwrap()
         };
         let n = self.signatures.fetch_add(1, Ordering::SeqCst) + 1;
-        let payload = if r["extra"]["assetTransferMethod"] == "permit2" {
-            json!({"signature": format!("0x{}", "22".repeat(65)), "permit2Authorization": {
-                "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66",
+        let from = wallet_address();
+        let mut payload = if r["extra"]["assetTransferMethod"] == "permit2" {
+            json!({"signature": "", "permit2Authorization": {
+                "from": from,
                 "permitted": {"token": r["asset"], "amount": amount},
                 "spender": "0x402085c248EeA27D92E8b30b2C58ed07f9E20001",
                 "nonce": n.to_string(), "deadline": (valid_before - 1).to_string(),
                 "witness": {"to": to, "validAfter": (NOW - 600).to_string()}}})
         } else {
-            json!({"signature": format!("0x{}", "11".repeat(65)), "authorization": {
-                "from": "0x857b06519E91e3A54538791bDbb0E22373e36b66", "to": to, "value": amount,
+            json!({"signature": "", "authorization": {
+                "from": from, "to": to, "value": amount,
                 "validAfter": (NOW - 600).to_string(), "validBefore": valid_before.to_string(),
                 "nonce": format!("0x{n:064x}")}})
         };
+        let chain = chain_of(r["network"].as_str().unwrap()) + u64::from(mode == Mode::OtherChain);
+        sign_payload(&mut payload, r, chain, amount.as_str().unwrap());
         by_token.insert(request.client_token.clone(), payload.clone());
         Ok(Signed { payload })
     }
@@ -398,6 +451,7 @@ async fn a_signature_with_other_terms_is_discarded_and_the_hold_released() {
     for (mode, name) in [
         (Mode::WrongRecipient, "recipient"),
         (Mode::TooLong, "window"),
+        (Mode::OtherChain, "signature"),
     ] {
         let f = Fixture::new(&format!("authorize-mismatch-{name}")).await;
         f.signer().set(mode);

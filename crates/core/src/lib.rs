@@ -11,6 +11,7 @@ pub mod audit_check;
 pub mod authorize;
 pub mod canonical;
 pub mod decision;
+pub mod eip712;
 pub mod hold;
 pub mod hold_token;
 pub mod keys;

@@ -4,9 +4,10 @@
 //! Checked: the network; the recipient; the amount (exactly the approved atomic amount); the
 //! token where the signed payload names it (Permit2's `permitted.token`, v2's `accepted.asset`);
 //! `validBefore` after now and no later than the hold's `latestValidBefore`; for Permit2, a spender
-//! in the configured proxy list. An EIP-3009 payload names no token (it is the EIP-712 domain's
-//! verifying contract), so the caller must sign over the approved requirement itself; Solana
-//! payloads are not decoded and are refused.
+//! in the configured proxy list. An EIP-3009 payload names no token or chain (they are the
+//! EIP-712 domain's), so authorize also recovers the signer over the approved terms
+//! ([`crate::eip712`]) and requires it to be the payload's `from`; Solana payloads are not
+//! decoded and are refused.
 
 use crate::address::addresses_equal;
 use crate::hold::Hold;
@@ -69,6 +70,9 @@ pub enum SignedMismatch {
     /// The authorization outlives the approved window (and so its hold).
     #[error("the signed authorization is valid longer than the approved window allows")]
     OutlivesWindow,
+    /// The signature is not its payer's over the approved chain, token, recipient and amount.
+    #[error("the signature is not the payer's over the approved terms")]
+    Signature,
     /// Terms predebit cannot read from the payload (Solana transactions).
     #[error("the signed payload's terms cannot be read")]
     Unreadable,

@@ -380,6 +380,9 @@ mod tests {
             assert!(!refused.problem.contains("evil"), "{resource}");
         }
         let undeclared = json!({"x402Version": 2, "accepts": [entry("10000")]});
-        assert!(parse_authorize(&v2_event(&undeclared)).unwrap().resource.is_none());
+        assert!(parse_authorize(&v2_event(&undeclared))
+            .unwrap()
+            .resource
+            .is_none());
     }
 }

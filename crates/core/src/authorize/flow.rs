@@ -19,6 +19,7 @@ use super::event::{parse_authorize, AuthorizeRequest};
 use super::signer::{SignError, SignRequest, Signer};
 use crate::audit::SealedAudit;
 use crate::decision::{decide_among, refuse, AmountView, Decision, DecisionContext, Verdict};
+use crate::eip712::{signed_by_payer, SignedFor};
 use crate::hold::{fingerprint, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
 use crate::hold_token;
 use crate::keys::KeyRing;
@@ -254,7 +255,7 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
                 );
             }
         };
-        let terms = match self.check(&signed.payload, &reserved.terms, ctx.now) {
+        let terms = match self.check(&signed.payload, &reserved.terms, entry, ctx.now) {
             Ok(terms) => terms,
             Err(mismatch) => {
                 self.release(&request, &reserved, "SIGNED_PAYLOAD_MISMATCH", ctx)
@@ -399,7 +400,13 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
     }
 
     /// The signed terms, checked against the approved ones, as markSent records them.
-    fn check(&self, payload: &Value, terms: &Terms, now: u64) -> Result<Value, SignedMismatch> {
+    fn check(
+        &self,
+        payload: &Value,
+        terms: &Terms,
+        entry: &Value,
+        now: u64,
+    ) -> Result<Value, SignedMismatch> {
         let (_, signed) =
             parse_payload(payload, &terms.network, None).map_err(|_| SignedMismatch::Unreadable)?;
         let signed = signed.ok_or(SignedMismatch::Unreadable)?;
@@ -410,6 +417,30 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             .map(String::as_str)
             .collect();
         check_signed(&signed, terms.approved(), &proxies, now)?;
+        // The fields agree; now the signature itself: made by its `from`, over the approved
+        // chain, token, recipient and amount (EIP-712), with the token's domain from the entry.
+        let chain_id = terms
+            .network
+            .strip_prefix("eip155:")
+            .and_then(|id| id.parse().ok())
+            .ok_or(SignedMismatch::Unreadable)?;
+        let domain = match (
+            entry["extra"]["name"].as_str(),
+            entry["extra"]["version"].as_str(),
+        ) {
+            (Some(name), Some(version)) => Some((name, version)),
+            _ => None,
+        };
+        let signed_for = SignedFor {
+            chain_id,
+            asset: &terms.asset,
+            pay_to: &terms.pay_to,
+            amount_atomic: &terms.amount_atomic,
+            domain,
+        };
+        if !signed_by_payer(payload, signed_for) {
+            return Err(SignedMismatch::Signature);
+        }
         let mut record = json!({
             "to": signed.to,
             "value": signed.value,
