@@ -576,11 +576,16 @@ fn only_authorize_may_call_process_payment_and_the_deny_statement_names_its_role
             "VerifyFunction.Alias"
         ]
     );
-    // AND the output deny statement refuses ProcessPayment to every principal but that role
+    // AND no role may fetch the wallet provider's credentials to sign around it
+    assert!(holders_of(&t, "bedrock-agentcore:GetResourcePaymentToken").is_empty());
+    // AND the output deny statement refuses both to every principal but that role
     assert_deny_output(
         &t,
         "ProcessPaymentDenyStatement",
-        "bedrock-agentcore:ProcessPayment",
+        serde_json::json!([
+            "bedrock-agentcore:ProcessPayment",
+            "bedrock-agentcore:GetResourcePaymentToken"
+        ]),
         "AuthorizeFunctionRole",
     );
 }
@@ -678,7 +683,7 @@ fn agent_invoke_targets(t: &Value) -> Vec<String> {
 }
 
 /// The output `name` is a deny of `action` on everything for every principal but `role`.
-fn assert_deny_output(t: &Value, name: &str, action: &str, role: &str) {
+fn assert_deny_output(t: &Value, name: &str, action: impl Into<serde_json::Value>, role: &str) {
     assert_eq!(
         t["Outputs"][name]["Condition"],
         Value::from("Enforcing"),
@@ -691,7 +696,7 @@ fn assert_deny_output(t: &Value, name: &str, action: &str, role: &str) {
     let statement: serde_json::Value =
         serde_json::from_str(&deny.replace(&format!("${{{role}.Arn}}"), "arn:role")).unwrap();
     assert_eq!(statement["Effect"], "Deny", "{name}");
-    assert_eq!(statement["Action"], action, "{name}");
+    assert_eq!(statement["Action"], action.into(), "{name}");
     assert_eq!(statement["Resource"], "*", "{name}");
     assert_eq!(
         statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], "arn:role",
