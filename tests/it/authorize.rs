@@ -34,6 +34,8 @@ enum Mode {
     TooLong,
     /// Every field as approved, but the signature made for another chain.
     OtherChain,
+    /// Signs again (a fresh nonce) for a clientToken it already signed for.
+    Forgetful,
 }
 
 /// The stand-in wallet's key (a test key, holding nothing).
@@ -121,7 +123,10 @@ impl Signer for StandIn {
             _ => {}
         }
         let mut by_token = self.by_token.lock().unwrap();
-        if let Some(payload) = by_token.get(&request.client_token) {
+        if let Some(payload) = by_token
+            .get(&request.client_token)
+            .filter(|_| mode != Mode::Forgetful)
+        {
             return Ok(Signed {
                 payload: payload.clone(),
             });
@@ -444,6 +449,25 @@ async fn the_last_payment_that_fits_continues_after_a_silent_signer_and_its_repl
         .unwrap()
         .session;
     assert_eq!(session.reserved_micros, 1_500_000);
+}
+
+#[tokio::test]
+async fn a_second_signature_for_a_sent_hold_is_never_returned() {
+    // GIVEN a payment authorized and marked SENT
+    let f = Fixture::new("authorize-second-signature").await;
+    let event = v2_event(vec![entry("eip155:8453", "1000000", false)]);
+    let first = f.run(&event, "authorize-second-1").await;
+    assert_eq!(first["decision"], "YES", "{first}");
+    // WHEN the same request comes again and the signer, forgetting its clientToken, signs anew
+    f.signer().set(Mode::Forgetful);
+    let again = f.run(&event, "authorize-second-2").await;
+    // THEN the other signature (another nonce) is not handed out; the hold keeps the first
+    assert_eq!(again["decision"], "NO", "{again}");
+    assert!(again.get("paymentHeader").is_none(), "{again}");
+    let payment_id = first["paymentId"].as_str().unwrap();
+    let hold = f.hold(payment_id).await.unwrap();
+    assert_eq!(hold.state, HoldState::Sent);
+    assert_eq!(f.signer().signatures.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -70,6 +70,11 @@ pub struct SignedRecord {
     pub asset: Option<String>,
     /// Epoch seconds after which the authorization cannot settle (exclusive).
     pub valid_before: u64,
+    /// The authorization's nonce (EIP-3009 bytes32 hex, Permit2 decimal), when the caller names
+    /// it: a second signature for the same hold differs in it, so markSent can tell it from a
+    /// replay of the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// A successful settlement, as recorded by `commit`.
@@ -362,6 +367,7 @@ pub(crate) mod tests {
             network: "eip155:8453".into(),
             asset: None,
             valid_before: 500,
+            nonce: None,
         };
         assert!(hold.signed_terms_match(&signed));
         assert!(!hold.signed_terms_match(&SignedRecord {

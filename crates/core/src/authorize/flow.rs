@@ -450,6 +450,14 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
         if let Some(asset) = signed.asset {
             record["asset"] = json!(asset);
         }
+        // The nonce tells this signature from another one over the same terms (markSent refuses a
+        // second signature for a SENT hold).
+        let nonce = payload["authorization"]["nonce"]
+            .as_str()
+            .or(payload["permit2Authorization"]["nonce"].as_str());
+        if let Some(nonce) = nonce {
+            record["nonce"] = json!(nonce);
+        }
         Ok(record)
     }
 

@@ -144,13 +144,12 @@ pub(super) fn parse_signed(f: &Fields<'_>) -> Result<SignedRecord, Value> {
         return Err(invalid(
             op,
             "signed",
-            "must be an object {to, value, network, asset?, validBefore}",
+            "must be an object {to, value, network, asset?, validBefore, nonce?}",
         ));
     };
-    if let Some(k) = s
-        .keys()
-        .find(|k| !["to", "value", "network", "asset", "validBefore"].contains(&k.as_str()))
-    {
+    if let Some(k) = s.keys().find(|k| {
+        !["to", "value", "network", "asset", "validBefore", "nonce"].contains(&k.as_str())
+    }) {
         // Named only when plain, as at the top level: a key is the caller's text.
         return Err(if is_plain_name(k) {
             invalid(op, &format!("signed.{k}"), "is not a known field")
@@ -190,11 +189,31 @@ pub(super) fn parse_signed(f: &Fields<'_>) -> Result<SignedRecord, Value> {
             "must be epoch seconds (integer or decimal string)",
         )
     })?;
+    let nonce = match s.get("nonce") {
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            let nonce = text("nonce")?.to_ascii_lowercase();
+            let hex = nonce.strip_prefix("0x");
+            let well_formed = match hex {
+                Some(h) => !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()),
+                None => nonce.bytes().all(|b| b.is_ascii_digit()),
+            };
+            if !well_formed {
+                return Err(invalid(
+                    op,
+                    "signed.nonce",
+                    "must be 0x-hex or decimal digits",
+                ));
+            }
+            Some(nonce)
+        }
+    };
     Ok(SignedRecord {
         to: normalize_address(&network, &to),
         value,
         network,
         asset,
         valid_before,
+        nonce,
     })
 }

@@ -71,8 +71,15 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
     }
 }
 
+/// The same signature again (a replay), not another one for the same terms: when both name the
+/// authorization's nonce it must be the same.
 fn same_signed(a: &SignedRecord, b: &SignedRecord) -> bool {
-    a.network == b.network
+    let same_nonce = match (&a.nonce, &b.nonce) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    same_nonce
+        && a.network == b.network
         && normalize_address(&a.network, &a.to) == normalize_address(&b.network, &b.to)
         && a.value == b.value
         && a.valid_before == b.valid_before
