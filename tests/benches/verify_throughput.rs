@@ -14,14 +14,13 @@
 //! rounds, default 120).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use predebit_core::decision::Verdict;
 use predebit_core::keys::KeyRing;
 use predebit_store::secrets::KeySource;
 use predebit_store::seed;
 use predebit_tests::bench::bare::BareRead;
-use predebit_tests::bench::{Comparison, ROUND_OPS};
+use predebit_tests::bench::Comparison;
 use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::{now_epoch_seconds, VerifyService};
 use serde_json::Value;
