@@ -12,8 +12,13 @@ use base64::Engine as _;
 use predebit_core::authorize::{
     AuthorizeConfig, AuthorizeContext, Authorizer, SignError, SignRequest, Signed, Signer,
 };
-use predebit_core::hold::{Hold, HoldState};
+use predebit_core::hold::{Hold, HoldState, SettlementRecord, SignedRecord};
+use predebit_core::ledger::port::{
+    DueHolds, OpenResult, ReserveRequest, ReserveResult, SessionPage, Transition, Write,
+};
 use predebit_core::ledger::LedgerStore;
+use predebit_core::records::SessionRecord;
+use predebit_core::store::StoreError;
 use predebit_store::DynamoStore;
 use predebit_tests::fresh_store;
 use serde_json::{json, Value};
@@ -557,4 +562,96 @@ async fn an_authorize_makes_four_requests_and_a_no_before_signing_one() {
     assert_eq!(r["reasonCode"], "AMOUNT_OVER_PAYMENT_LIMIT", "{r}");
     assert_eq!(counter.sent() - before, 1);
     assert_eq!(f.signer().calls.load(Ordering::SeqCst), 1);
+}
+
+/// DynamoDB gone after signing: every markSent fails while `STORE_GONE` is set (only this
+/// wrapper reads it); everything else goes to the real store.
+static STORE_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+struct GoneAfterSigning(DynamoStore);
+
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*)
+            -> impl std::future::Future<Output = Result<$out, StoreError>> + Send {
+            LedgerStore::$name(&self.0, $($arg),*)
+        })*
+    };
+}
+
+impl LedgerStore for GoneAfterSigning {
+    delegate! {
+        reserve(r: &ReserveRequest) -> ReserveResult;
+        post(s: &str, p: &str, a: Option<u64>, r: &SettlementRecord, h: HoldState, w: Write<'_>) -> Transition;
+        post_late(h: &Hold, r: &SettlementRecord, w: Write<'_>) -> Transition;
+        record_failed_settlement(s: &str, p: &str, a: &str, b: &str, w: Write<'_>) -> Transition;
+        release(s: &str, p: &str, a: Option<u64>, r: &str, w: Write<'_>) -> Transition;
+        due_holds(now: u64, limit: usize) -> DueHolds;
+        expire_hold(h: &Hold, w: Write<'_>) -> Transition;
+        read_session_page(s: &str, after: Option<&str>, limit: usize) -> Option<SessionPage>;
+        read_hold(s: &str, p: &str) -> Option<Hold>;
+        open_session(s: &SessionRecord, w: Write<'_>) -> OpenResult;
+        close_session(s: &str, r: &str, w: Write<'_>) -> Option<(SessionRecord, bool)>;
+    }
+
+    fn mark_sent(
+        &self,
+        session_id: &str,
+        payment_id: &str,
+        signed: &SignedRecord,
+        expires_at: u64,
+        w: Write<'_>,
+    ) -> impl std::future::Future<Output = Result<Transition, StoreError>> + Send {
+        let gone = STORE_GONE.load(Ordering::SeqCst);
+        let real = self
+            .0
+            .mark_sent(session_id, payment_id, signed, expires_at, w);
+        async move {
+            if gone {
+                Err(StoreError::Unavailable("the store did not answer".into()))
+            } else {
+                real.await
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_after_signing_returns_no_header_and_leaves_the_hold_to_expire() {
+    // GIVEN a ledger store that stops answering once the payment is signed
+    let store = fresh_store("authorize-store-gone").await;
+    seed_demo(&store).await;
+    let authorizer = Authorizer::new(
+        store.clone(),
+        GoneAfterSigning(store.clone()),
+        StandIn::new(),
+        AuthorizeConfig::default(),
+    );
+    let keys = test_keys();
+    STORE_GONE.store(true, Ordering::SeqCst);
+    // WHEN authorize reserves, has the payment signed, and cannot mark it sent
+    let out = authorizer
+        .handle(
+            &v2_event(vec![entry("eip155:8453", "1000000", false)]),
+            AuthorizeContext {
+                request_id: "authorize-store-gone",
+                now: NOW,
+                keys: &keys,
+            },
+        )
+        .await;
+    STORE_GONE.store(false, Ordering::SeqCst);
+    // THEN NO STORE_UNAVAILABLE and no header: the signature never leaves predebit
+    let r = &out.response;
+    assert_eq!(r["reasonCode"], "STORE_UNAVAILABLE", "{r}");
+    assert!(r.get("paymentHeader").is_none(), "{r}");
+    assert!(r.get("holdToken").is_none(), "{r}");
+    assert_eq!(authorizer.signer().signatures.load(Ordering::SeqCst), 1);
+    // AND the hold stays PENDING, for its expiry to void
+    let hold = store
+        .read_hold(SESSION, r["paymentId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hold.state, HoldState::Pending);
 }
