@@ -8,7 +8,7 @@ use predebit_store::DynamoStore;
 use rand::RngCore;
 use serde_json::Value;
 
-use crate::commands::{ledger_keys, read_input, table_names, CliError};
+use crate::commands::{ledger_keys, print_responses, read_input, table_names, CliError};
 use crate::Cli;
 
 /// Runs each event file through authorize, in order, and prints the responses.
@@ -51,15 +51,7 @@ pub async fn invoke(
         responses.push(response);
     }
     if !table {
-        let out = if responses.len() == 1 {
-            responses.remove(0)
-        } else {
-            Value::Array(responses)
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("JSON prints")
-        );
+        print_responses(responses);
     }
     Ok(())
 }

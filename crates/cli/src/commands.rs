@@ -459,17 +459,22 @@ async fn invoke_verify(cli: &Cli, files: &[String], now: Option<u64>) -> Result<
         responses.push(response);
     }
     if !table {
-        let out = if responses.len() == 1 {
-            responses.remove(0)
-        } else {
-            Value::Array(responses)
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("JSON prints")
-        );
+        print_responses(responses);
     }
     Ok(())
+}
+
+/// Prints the responses as JSON: one object for one event, an array for several.
+pub(crate) fn print_responses(mut responses: Vec<Value>) {
+    let out = if responses.len() == 1 {
+        responses.remove(0)
+    } else {
+        Value::Array(responses)
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("JSON prints")
+    );
 }
 
 /// The balances of a session view, on one line.
@@ -662,15 +667,7 @@ async fn invoke_ledger(
             .await;
         responses.push(response);
     }
-    let out = if responses.len() == 1 {
-        responses.remove(0)
-    } else {
-        Value::Array(responses)
-    };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).expect("JSON prints")
-    );
+    print_responses(responses);
     Ok(())
 }
 
