@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use predebit_core::keys::KeyRing;
 use predebit_core::ledger::new_hold;
@@ -260,19 +261,31 @@ impl BareLedger {
             .expect("bare reserve");
     }
 
-    /// markSent's UpdateItem: PENDING to SENT on the signed terms, with the signed record.
+    /// markSent's UpdateItem as the store sends it: PENDING to SENT on the signed terms (or the
+    /// same request's re-send), the signed record, the new expiry, the whole item returned.
     pub async fn mark_sent(&self, claims: &TokenClaims, payment_id: &str, signed: &str) {
+        let valid_before = claims.issued_at + 60;
         let signed = AttributeValue::M(HashMap::from([
-            ("payload".to_string(), s(signed)),
             ("to".to_string(), s(&claims.pay_to)),
             ("value".to_string(), s(&claims.amount_atomic)),
+            ("network".to_string(), s(&claims.network)),
+            ("asset".to_string(), s(&claims.asset)),
+            ("validBefore".to_string(), n(valid_before)),
+            ("nonce".to_string(), s(&format!("0x{:x}", signed.len()))),
         ]));
         self.client
             .update_item()
             .table_name(&self.store.tables().ledger)
-            .set_key(Some(Self::hold_key(&claims.payment_session_id, payment_id)))
-            .update_expression("SET #st = :sent, signed = :signed, sentAt = :now")
-            .condition_expression("#st = :pending AND payTo = :to AND amountAtomic = :value")
+            .set_key(Some(Self::hold_key(
+                &claims.payment_session_id,
+                payment_id,
+            )))
+            .update_expression(
+                "SET #st = :sent, signed = :signed, sentAt = :now, holdExpiresAt = :exp, lastRequestId = :rid",
+            )
+            .condition_expression(
+                "(#st = :pending AND payTo = :to AND amountAtomic = :value AND network = :network AND latestValidBefore >= :vb AND asset = :asset) OR (#st = :sent AND lastRequestId = :rid)",
+            )
             .expression_attribute_names("#st", "state")
             .set_expression_attribute_values(vals(&[
                 (":sent", s("SENT")),
@@ -280,8 +293,15 @@ impl BareLedger {
                 (":signed", signed),
                 (":to", s(&claims.pay_to)),
                 (":value", s(&claims.amount_atomic)),
+                (":network", s(&claims.network)),
+                (":asset", s(&claims.asset)),
+                (":vb", n(valid_before)),
                 (":now", n(0)),
+                (":exp", n(valid_before + 120)),
+                (":rid", s(payment_id)),
             ]))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await
             .expect("bare markSent");
