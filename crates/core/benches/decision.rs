@@ -13,6 +13,7 @@ use predebit_core::decision::{decide, DecisionContext, Verdict};
 use predebit_core::keys::KeyRing;
 use predebit_core::memory::{scope_key, MemoryStore};
 use predebit_core::money::parse_usd;
+use predebit_core::policy::PolicyCache;
 use predebit_core::reason::ReasonCode;
 use predebit_core::records::{
     AgentRecord, ConsentRecord, PolicyRecord, SessionRecord, SessionStatus,
@@ -119,6 +120,7 @@ fn bench_decide(c: &mut Criterion) {
             ReasonCode::AmountOverPaymentLimit,
         ),
     ];
+    let policies = PolicyCache::new();
     let mut group = c.benchmark_group("decide");
     for (name, path, verdict, reason) in cases {
         let event = repo_file(path);
@@ -126,6 +128,7 @@ fn bench_decide(c: &mut Criterion) {
             verification_id: "bench-verification-id",
             now: NOW,
             keys: &keys,
+            policies: &policies,
         };
         // A benchmark of the wrong outcome would measure the wrong path.
         let decision = block_on(decide(&store, &event, ctx));

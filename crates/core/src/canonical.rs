@@ -11,8 +11,16 @@
 //! canonicalized as JCS says, through a double: exact up to 2^53, and above it the digits
 //! ECMAScript prints (so `u64::MAX` is `18446744073709552000`), which is what every other JCS
 //! implementation computes too.
+//!
+//! [`CanonicalObject`] writes the canonical form of an object whose member names the caller
+//! gives in canonical order (records with a fixed set of keys), straight into the output: no
+//! intermediate map, no sort. Its strings are escaped as JCS escapes them and its integers
+//! printed as [`canonicalize`] prints them; tests hold both against the library.
 
 use serde_json::Value;
+
+/// The largest integer a double holds exactly: JCS prints up to it digit for digit.
+const MAX_SAFE_INTEGER: u64 = 1 << 53;
 
 /// Why a JSON value has no canonical form here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +37,114 @@ pub fn canonicalize(v: &Value) -> Result<String, CanonicalError> {
     }
     Ok(serde_json_canonicalizer::to_string(v)
         .expect("a serde_json Value without floats always canonicalizes"))
+}
+
+/// The RFC 8785 form of an object written member by member, names in canonical order (for
+/// ASCII names, byte order). A name out of order is a programming error, caught in tests.
+#[derive(Debug)]
+pub struct CanonicalObject {
+    out: Vec<u8>,
+    last: Option<&'static str>,
+}
+
+impl Default for CanonicalObject {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl CanonicalObject {
+    /// An empty object with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        CanonicalObject { out, last: None }
+    }
+
+    fn name(&mut self, name: &'static str) {
+        debug_assert!(name.is_ascii(), "member names are ASCII");
+        debug_assert!(
+            self.last.is_none_or(|last| last < name),
+            "member {name:?} written after {:?}",
+            self.last
+        );
+        if self.last.is_some() {
+            self.out.push(b',');
+        }
+        self.last = Some(name);
+        self.string_bytes(name);
+        self.out.push(b':');
+    }
+
+    fn string_bytes(&mut self, value: &str) {
+        // serde_json escapes exactly what JCS does: `"`, `\`, and controls as \b \t \n \f \r or
+        // \u00xx in lowercase hex; everything else is written as it is.
+        serde_json::to_writer(&mut self.out, value).expect("writing to a Vec cannot fail");
+    }
+
+    /// A string member.
+    pub fn string(&mut self, name: &'static str, value: &str) -> &mut Self {
+        self.name(name);
+        self.string_bytes(value);
+        self
+    }
+
+    /// An unsigned integer member, printed as JCS prints it (through a double above 2^53).
+    pub fn uint(&mut self, name: &'static str, value: u64) -> &mut Self {
+        self.name(name);
+        if value <= MAX_SAFE_INTEGER {
+            serde_json::to_writer(&mut self.out, &value).expect("writing to a Vec cannot fail");
+        } else {
+            let text = serde_json_canonicalizer::to_string(&value)
+                .expect("an integer always canonicalizes");
+            self.out.extend_from_slice(text.as_bytes());
+        }
+        self
+    }
+
+    /// An unsigned integer member, or `null`.
+    pub fn uint_or_null(&mut self, name: &'static str, value: Option<u64>) -> &mut Self {
+        match value {
+            Some(value) => self.uint(name, value),
+            None => {
+                self.name(name);
+                self.out.extend_from_slice(b"null");
+                self
+            }
+        }
+    }
+
+    /// A boolean member.
+    pub fn bool(&mut self, name: &'static str, value: bool) -> &mut Self {
+        self.name(name);
+        self.out
+            .extend_from_slice(if value { b"true" } else { b"false" });
+        self
+    }
+
+    /// An object member, written by `members`.
+    pub fn object(
+        &mut self,
+        name: &'static str,
+        members: impl FnOnce(&mut CanonicalObject),
+    ) -> &mut Self {
+        self.name(name);
+        let mut inner = CanonicalObject {
+            out: std::mem::take(&mut self.out),
+            last: None,
+        };
+        inner.out.push(b'{');
+        members(&mut inner);
+        inner.out.push(b'}');
+        self.out = inner.out;
+        self
+    }
+
+    /// The canonical text.
+    pub fn finish(mut self) -> String {
+        self.out.push(b'}');
+        String::from_utf8(self.out).expect("only str and ASCII were written")
+    }
 }
 
 /// The first number that is not an `i64` or `u64`, as written.
@@ -231,7 +347,51 @@ mod tests {
         })
     }
 
+    #[test]
+    fn canonical_object_writes_what_the_library_writes() {
+        // GIVEN members of every kind, the awkward values among them
+        let mut o = CanonicalObject::default();
+        o.string("a", "\u{0}\u{1f}\"\\/\u{7f}\u{2028}\u{e9}\u{1f600}")
+            .uint("b", 9_007_199_254_740_993)
+            .uint("c", u64::MAX)
+            .uint("d", 1 << 53)
+            .uint_or_null("e", None)
+            .bool("f", false)
+            .object("g", |g| {
+                g.uint_or_null("agent", Some(7)).uint("global", 0);
+            })
+            .object("h", |_| {});
+        let text = o.finish();
+        // THEN it is the library's canonical form of the same value
+        let value = json!({
+            "a": "\u{0}\u{1f}\"\\/\u{7f}\u{2028}\u{e9}\u{1f600}",
+            "b": 9_007_199_254_740_993_u64, "c": u64::MAX, "d": 1_u64 << 53, "e": null,
+            "f": false, "g": {"agent": 7, "global": 0}, "h": {}
+        });
+        assert_eq!(text, canonicalize(&value).unwrap());
+        assert!(text.contains(r#""c":18446744073709552000"#), "{text}");
+    }
+
+    #[test]
+    #[should_panic(expected = "written after")]
+    fn canonical_object_refuses_a_name_out_of_order() {
+        CanonicalObject::default().uint("b", 1).uint("a", 2);
+    }
+
     proptest! {
+        #[test]
+        fn canonical_object_matches_the_library_for_any_string_and_integer(
+            text in any::<String>(),
+            n in any::<u64>(),
+            m in proptest::option::of(any::<u64>()),
+        ) {
+            let mut o = CanonicalObject::default();
+            o.string("s", &text).uint("u", n).uint_or_null("v", m);
+            let written = o.finish();
+            let expected = canonicalize(&serde_json::json!({"s": text, "u": n, "v": m})).unwrap();
+            prop_assert_eq!(written, expected);
+        }
+
         #[test]
         fn canonical_form_parses_back_to_the_same_value(v in arb_json()) {
             let text = canonicalize(&v).unwrap();

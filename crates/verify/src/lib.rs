@@ -3,6 +3,7 @@
 
 use predebit_core::decision::{decide, finish, Decision, DecisionContext, VerifyResponse};
 use predebit_core::payload;
+use predebit_core::policy::PolicyCache;
 use predebit_core::store::VerifyReader;
 pub use predebit_runtime::{now_epoch_seconds, stdout_sink};
 use predebit_store::secrets::KeySource;
@@ -17,6 +18,7 @@ pub struct VerifyService<R> {
     keys: KeySource,
     audit_sink: AuditSink,
     metrics_sink: AuditSink,
+    policies: PolicyCache,
 }
 
 impl<R: VerifyReader + Sync> VerifyService<R> {
@@ -27,6 +29,7 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
             keys,
             audit_sink: stdout_sink(),
             metrics_sink: stdout_sink(),
+            policies: PolicyCache::new(),
         }
     }
 
@@ -42,6 +45,11 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
         self
     }
 
+    /// The container's compiled policies, for tests that count what was compiled.
+    pub fn policies(&self) -> &PolicyCache {
+        &self.policies
+    }
+
     /// The reader, for tests that count its requests.
     pub fn reader(&self) -> &R {
         &self.reader
@@ -55,6 +63,7 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
             verification_id,
             now,
             keys: &keys,
+            policies: &self.policies,
         };
         let decision = decide(&self.reader, event, ctx).await;
         self.record(decision, verification_id, now)
@@ -73,6 +82,7 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
             verification_id,
             now,
             keys: &keys,
+            policies: &self.policies,
         };
         let decision = finish(payload::verify_refusal(problem), ctx);
         let response = self.record(decision, verification_id, now);

@@ -24,6 +24,7 @@ use crate::hold::{fingerprint, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
 use crate::hold_token;
 use crate::keys::KeyRing;
 use crate::ledger::{AllowedOps, Ledger, LedgerConfig, LedgerStore};
+use crate::policy::PolicyCache;
 use crate::reason::ReasonCode;
 use crate::signed_check::{check_signed, Approved, SignedMismatch, X402_EXACT_PERMIT2_PROXY};
 use crate::store::VerifyReader;
@@ -134,6 +135,7 @@ pub struct Authorizer<R, L, S> {
     ledger: Ledger<L>,
     signer: S,
     config: AuthorizeConfig,
+    policies: PolicyCache,
 }
 
 impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer<R, L, S> {
@@ -144,6 +146,7 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             ledger: Ledger::new(store, config.ledger.clone()),
             signer,
             config,
+            policies: PolicyCache::new(),
         }
     }
 
@@ -164,6 +167,7 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             verification_id: ctx.request_id,
             now: ctx.now,
             keys: ctx.keys,
+            policies: &self.policies,
         };
         no(&refuse(ReasonCode::InvalidRequest, problem, dctx), None)
     }
@@ -174,6 +178,7 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             verification_id: ctx.request_id,
             now: ctx.now,
             keys: ctx.keys,
+            policies: &self.policies,
         };
         let request = match parse_authorize(event) {
             Ok(request) => request,

@@ -2,9 +2,9 @@
 //! (agent, session, consent), tools, the requirement against policy (network, asset, amount),
 //! the merchant (payTo, host), then the limits. Each stage returns the first failing check.
 
-use super::{AmountView, Outcome};
+use super::{AmountView, DecisionContext, Outcome};
 use crate::money::{format_usd, AtomicAmount};
-use crate::policy::{combine, EffectivePolicy, PolicyDocument, PolicyError};
+use crate::policy::{CombineError, EffectivePolicy, PolicyError, Scope};
 use crate::reason::ReasonCode;
 use crate::records::{
     AgentRecord, AgentStatus, ConsentStatus, PolicyRecord, SessionRecord, SessionStatus,
@@ -25,11 +25,12 @@ pub(super) fn check(
     request: &VerifyRequest,
     requirement: &Requirement,
     snapshot: &VerifySnapshot,
-    now: u64,
+    ctx: DecisionContext<'_>,
     own_hold_micros: u64,
     out: &mut Outcome,
 ) -> Check {
-    let policy = parse_policies(snapshot)?;
+    let now = ctx.now;
+    let policy = policies(request, snapshot, ctx)?;
     out.consent_required = policy.consent_required();
     out.authorization_window_seconds = Some(policy.max_authorization_seconds());
     let (agent, session) = registry(request, snapshot, &policy, now)?;
@@ -39,25 +40,28 @@ pub(super) fn check(
     limits(requirement, &policy, micros, session, own_hold_micros)
 }
 
-fn parse_policies(snapshot: &VerifySnapshot) -> Check<EffectivePolicy> {
-    let scopes: [(&str, &Option<PolicyRecord>); 3] = [
-        ("global", &snapshot.global_policy),
-        ("user", &snapshot.user_policy),
-        ("agent", &snapshot.agent_policy),
+/// The effective policy, compiled once per (scope, version) by the container's cache.
+fn policies(
+    request: &VerifyRequest,
+    snapshot: &VerifySnapshot,
+    ctx: DecisionContext<'_>,
+) -> Check<std::sync::Arc<EffectivePolicy>> {
+    let scopes: [(Scope, &str, &Option<PolicyRecord>); 3] = [
+        (Scope::Global, "", &snapshot.global_policy),
+        (Scope::User, &request.user_id, &snapshot.user_policy),
+        (Scope::Agent, &request.agent_id, &snapshot.agent_policy),
     ];
-    if scopes.iter().all(|(_, p)| p.is_none()) {
+    let present: Vec<(Scope, &str, &PolicyRecord)> = scopes
+        .iter()
+        .filter_map(|(scope, owner, record)| record.as_ref().map(|r| (*scope, *owner, r)))
+        .collect();
+    if present.is_empty() {
         return fail(ReasonCode::PolicyMissing, "no policy at any scope");
     }
-    let mut docs = Vec::with_capacity(3);
-    for (scope, record) in scopes {
-        if let Some(record) = record {
-            let doc = PolicyDocument::parse(&record.document)
-                .map_err(|e| policy_invalid(&format!("{scope} policy"), &e))?;
-            docs.push(doc);
-        }
-    }
-    let refs: Vec<&PolicyDocument> = docs.iter().collect();
-    combine(&refs).map_err(|e| policy_invalid("combined policies", &e))
+    ctx.policies.effective(&present).map_err(|e| match e {
+        CombineError::Scope(scope, e) => policy_invalid(scope.label(), &e),
+        CombineError::Combined(e) => policy_invalid("combined policies", &e),
+    })
 }
 
 /// POLICY_INVALID naming the scope and the field only. The error's own message quotes the

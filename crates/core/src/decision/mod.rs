@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::audit::SealedAudit;
 use crate::keys::KeyRing;
+use crate::policy::PolicyCache;
 use crate::reason::ReasonCode;
 use crate::records::PolicyVersions;
 use crate::store::{StoreError, VerifyReader};
@@ -109,6 +110,8 @@ pub struct DecisionContext<'a> {
     pub now: u64,
     /// The signing and pseudonymization keys.
     pub keys: &'a KeyRing,
+    /// The container's compiled policies.
+    pub policies: &'a PolicyCache,
 }
 
 /// The result of the checks, before sealing.
@@ -157,7 +160,7 @@ pub async fn decide<R: VerifyReader>(
     let outcome = match prepare(event) {
         Err(outcome) => *outcome,
         Ok(prepared) => match reader.read_for_verify(&prepared.request.keys()).await {
-            Ok(snapshot) => prepared.evaluate(&snapshot, ctx.now),
+            Ok(snapshot) => prepared.evaluate(&snapshot, ctx),
             Err(err) => store_unavailable(prepared, &err),
         },
     };
@@ -208,7 +211,7 @@ pub async fn decide_among<R: VerifyReader>(
                     .iter()
                     .find(|(id, _)| *id == p.request.payment_id)
                     .map_or(0, |(_, micros)| *micros);
-                p.evaluate_with_own_hold(snapshot, ctx.now, own)
+                p.evaluate_with_own_hold(snapshot, ctx, own)
             }
             (Ok(p), Some(Err(err))) => store_unavailable(p, err),
             (Ok(p), None) => store_unavailable(p, &StoreError::Unavailable(String::new())),
@@ -347,6 +350,7 @@ mod tests {
                 verification_id: "v1",
                 now: NOW,
                 keys: &keys,
+                policies: &crate::policy::PolicyCache::new(),
             },
         ))
         .response
@@ -607,6 +611,7 @@ mod tests {
                 verification_id: "v1",
                 now: NOW,
                 keys: &keys,
+                policies: &crate::policy::PolicyCache::new(),
             },
         ));
         let claims =

@@ -222,6 +222,7 @@ fn decide_full(store: &MemoryStore, event: &Value) -> Decision {
             verification_id: "v-no-echo",
             now: NOW,
             keys: &keys,
+            policies: &crate::policy::PolicyCache::new(),
         },
     ))
 }

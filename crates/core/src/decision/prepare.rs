@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::checks::check;
-use super::{AmountView, Outcome, SCHEME_EXACT};
+use super::{AmountView, DecisionContext, Outcome, SCHEME_EXACT};
 use crate::reason::ReasonCode;
 use crate::records::VerifySnapshot;
 use crate::request_url::HttpUrl;
@@ -78,8 +78,8 @@ pub fn prepare_request(request: VerifyRequest) -> Result<Prepared, Box<Outcome>>
 
 impl Prepared {
     /// Runs every check that needs the stored records, in the documented order.
-    pub fn evaluate(self, snapshot: &VerifySnapshot, now: u64) -> Outcome {
-        self.evaluate_with_own_hold(snapshot, now, 0)
+    pub fn evaluate(self, snapshot: &VerifySnapshot, ctx: DecisionContext<'_>) -> Outcome {
+        self.evaluate_with_own_hold(snapshot, ctx, 0)
     }
 
     /// As [`Prepared::evaluate`], for a payment whose own open hold of `own_hold_micros` is
@@ -88,7 +88,7 @@ impl Prepared {
     pub fn evaluate_with_own_hold(
         self,
         snapshot: &VerifySnapshot,
-        now: u64,
+        ctx: DecisionContext<'_>,
         own_hold_micros: u64,
     ) -> Outcome {
         let Prepared {
@@ -114,7 +114,7 @@ impl Prepared {
             &request,
             &requirement,
             snapshot,
-            now,
+            ctx,
             own_hold_micros,
             &mut out,
         ) {

@@ -141,3 +141,66 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
     };
     Decision { response, audit }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::super::tests::{block_on, event, keys, store, NOW};
+    use super::super::{decide, DecisionContext};
+    use crate::policy::PolicyCache;
+
+    /// Decisions that between them write every member of the record, with the values that are
+    /// awkward to canonicalize (integers above 2^53, u64::MAX).
+    fn cases() -> Vec<(&'static str, Value, bool)> {
+        let mut long_window = event("1000000");
+        long_window["requirement"]["maxTimeoutSeconds"] = json!(u64::MAX);
+        let mut other_type = event("1000000");
+        other_type["paymentType"] = json!("CARD");
+        vec![
+            ("yes", event("1000000"), false),
+            ("no_budget_above_2_pow_53", event("10000000000000000000"), false),
+            ("no_window_u64_max", long_window, false),
+            ("no_payment_type", other_type, false),
+            ("no_invalid_request", json!([1, 2, 3]), false),
+            ("no_store_unavailable", event("1000000"), true),
+        ]
+    }
+
+    /// The records as decided now, by case name.
+    fn records() -> Value {
+        let keys = keys();
+        let mut out = serde_json::Map::new();
+        for (name, event, outage) in cases() {
+            let s = store(Some("{}"), None, 10_000_000);
+            s.set_unavailable(outage);
+            let d = block_on(decide(
+                &s,
+                &event,
+                DecisionContext {
+                    verification_id: "v-golden",
+                    now: NOW,
+                    keys: &keys,
+                    policies: &PolicyCache::new(),
+                },
+            ));
+            out.insert(
+                name.to_string(),
+                json!({"canonical": d.audit.canonical, "auditHash": d.audit.audit_hash,
+                       "auditMac": d.audit.audit_mac, "decisionToken": d.response.decision_token}),
+            );
+        }
+        Value::Object(out)
+    }
+
+    #[test]
+    fn decision_records_are_byte_identical_to_the_pinned_vectors() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/decision-records-v1.json");
+        let now = records();
+        if std::env::var_os("PREDEBIT_WRITE_VECTORS").is_some() {
+            std::fs::write(path, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
+        }
+        let pinned: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(now, pinned);
+    }
+}

@@ -1,0 +1,22 @@
+//! Policies: the stored documents (global, user, agent scope), each compiled once into hash
+//! sets, their combination into the one effective policy a decision checks, and the cache that
+//! keeps compiled documents across decisions in a warm container.
+//!
+//! Every policy that exists applies. A field absent from a document puts no restriction at that
+//! scope; a present but empty list allows nothing. Allow-lists intersect across scopes, deny-lists
+//! unite, limits take the minimum, consent is required if any scope requires it.
+
+mod cache;
+mod compiled;
+mod document;
+mod effective;
+
+pub use cache::{
+    CacheStats, CombineError, PolicyCache, Scope, MAX_COMBINATIONS, MAX_DOCUMENT_BYTES,
+};
+pub use compiled::CompiledPolicy;
+pub use document::{PolicyDocument, PolicyError, POLICY_FIELDS};
+pub use effective::{
+    combine, combine_compiled, EffectivePolicy, DEFAULT_MAX_AUTHORIZATION_SECONDS,
+    MAX_AUTHORIZATION_CEILING_SECONDS,
+};
