@@ -59,17 +59,22 @@ pub enum AuditError {
 
 /// Canonicalizes `record`, then hashes and MACs it under the ring's active kid.
 pub fn seal(record: &Value, keys: &KeyRing) -> Result<SealedAudit, CanonicalError> {
-    let canonical = canonicalize(record)?;
+    Ok(seal_canonical(canonicalize(record)?, keys))
+}
+
+/// Hashes and MACs a record already in canonical form (written by
+/// [`crate::canonical::CanonicalObject`]) under the ring's active kid.
+pub fn seal_canonical(canonical: String, keys: &KeyRing) -> SealedAudit {
     let kid = keys.active_kid().to_string();
     let mac = keys
         .mac(&kid, AUDIT_MAC_TAG, canonical.as_bytes())
         .expect("a key ring always holds its active kid");
-    Ok(SealedAudit {
+    SealedAudit {
         audit_hash: sha256_hex(canonical.as_bytes()),
         audit_mac: URL_SAFE_NO_PAD.encode(mac),
         kid,
         canonical,
-    })
+    }
 }
 
 impl SealedAudit {

@@ -98,11 +98,26 @@ pub enum KeyError {
 }
 
 /// Every key predebit uses, by kid, plus the pseudonymization key. Debug output redacts keys.
+/// Each key is held with its HMAC state already keyed, so a MAC does not hash the key again.
 #[derive(Clone)]
 pub struct KeyRing {
     active_kid: String,
-    keys: BTreeMap<String, Vec<u8>>,
-    pseudonym_key: Vec<u8>,
+    keys: BTreeMap<String, PreparedKey>,
+    pseudonym: HmacSha256,
+}
+
+/// A key's bytes and the HMAC-SHA256 state keyed with them.
+#[derive(Clone)]
+struct PreparedKey {
+    bytes: Vec<u8>,
+    mac: HmacSha256,
+}
+
+impl PreparedKey {
+    fn new(bytes: Vec<u8>) -> Self {
+        let mac = HmacSha256::new_from_slice(&bytes).expect("HMAC accepts keys of any length");
+        PreparedKey { bytes, mac }
+    }
 }
 
 impl fmt::Debug for KeyRing {
@@ -178,7 +193,7 @@ impl KeyRing {
             let encoded = encoded
                 .as_str()
                 .ok_or_else(|| wrong_type(&field, "a base64 string"))?;
-            keys.insert(kid.clone(), decode_key(encoded, field)?);
+            keys.insert(kid.clone(), PreparedKey::new(decode_key(encoded, field)?));
         }
         if !keys.contains_key(active_kid) {
             return Err(KeyError::ActiveKidNotInKeys(active_kid.to_string()));
@@ -194,7 +209,7 @@ impl KeyRing {
         Ok(KeyRing {
             active_kid: active_kid.to_string(),
             keys,
-            pseudonym_key,
+            pseudonym: PreparedKey::new(pseudonym_key).mac,
         })
     }
 
@@ -205,7 +220,7 @@ impl KeyRing {
 
     /// The signing key named `kid`, if the ring holds it.
     pub fn key(&self, kid: &str) -> Option<&[u8]> {
-        self.keys.get(kid).map(Vec::as_slice)
+        self.keys.get(kid).map(|k| k.bytes.as_slice())
     }
 
     /// Whether the ring holds a signing key named `kid`.
@@ -215,22 +230,22 @@ impl KeyRing {
 
     /// HMAC-SHA256 over `tag || 0x00 || msg` under the key named `kid`; `None` for an unknown kid.
     pub fn mac(&self, kid: &str, tag: &str, msg: &[u8]) -> Option<[u8; 32]> {
-        let key = self.key(kid)?;
-        Some(tagged_mac(key, tag, msg).finalize().into_bytes().into())
+        let key = self.keys.get(kid)?;
+        Some(tagged_mac(&key.mac, tag, msg).finalize().into_bytes().into())
     }
 
     /// Checks `mac` against `tag || 0x00 || msg` under `kid` in constant time; `None` for an
     /// unknown kid.
     pub(crate) fn verify_mac(&self, kid: &str, tag: &str, msg: &[u8], mac: &[u8]) -> Option<bool> {
-        let key = self.key(kid)?;
+        let key = self.keys.get(kid)?;
         // verify_slice compares in constant time and refuses truncated MACs.
-        Some(tagged_mac(key, tag, msg).verify_slice(mac).is_ok())
+        Some(tagged_mac(&key.mac, tag, msg).verify_slice(mac).is_ok())
     }
 
     /// The user's pseudonym: lowercase hex HMAC under `pseudonymKey`, stable across rotations.
     pub fn pseudonymize(&self, user_id: &str) -> String {
         hex_lower(
-            &tagged_mac(&self.pseudonym_key, PSEUDONYM_TAG, user_id.as_bytes())
+            &tagged_mac(&self.pseudonym, PSEUDONYM_TAG, user_id.as_bytes())
                 .finalize()
                 .into_bytes(),
         )
@@ -270,8 +285,9 @@ fn decode_key(encoded: &str, field: String) -> Result<Vec<u8>, KeyError> {
     Ok(key)
 }
 
-fn tagged_mac(key: &[u8], tag: &str, msg: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
+/// The keyed state, continued over `tag || 0x00 || msg`.
+fn tagged_mac(keyed: &HmacSha256, tag: &str, msg: &[u8]) -> HmacSha256 {
+    let mut mac = keyed.clone();
     mac.update(tag.as_bytes());
     mac.update(&[0]);
     mac.update(msg);

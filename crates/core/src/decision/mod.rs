@@ -46,6 +46,16 @@ pub enum Verdict {
     No,
 }
 
+impl Verdict {
+    /// "YES" or "NO".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Yes => "YES",
+            Verdict::No => "NO",
+        }
+    }
+}
+
 /// The amount as the decision saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

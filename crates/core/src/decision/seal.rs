@@ -1,10 +1,9 @@
 //! Sealing a decision: the audit record, the response and, on YES, the decision token.
 
-use serde_json::json;
-
 use super::{AmountView, Decision, DecisionContext, Outcome, Verdict, VerifyResponse};
 use crate::address::normalize_address;
 use crate::audit;
+use crate::canonical::CanonicalObject;
 use crate::policy::DEFAULT_MAX_AUTHORIZATION_SECONDS;
 use crate::reason::ReasonCode;
 use crate::token::{self, TokenClaims, TOKEN_TTL_SECONDS};
@@ -24,63 +23,7 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
     let host = request
         .and_then(|r| r.request_url.as_ref())
         .map(|u| u.host().to_string());
-    let mut record = json!({
-        "version": EVENT_VERSION,
-        "kind": "predebit.verify",
-        "verificationId": ctx.verification_id,
-        "decision": verdict,
-        "reasonCode": outcome.reason,
-        "policyVersions": outcome.policy_versions,
-        "consentRequired": outcome.consent_required,
-        "decidedAt": ctx.now,
-    });
-    let fields = record.as_object_mut().expect("record is an object");
-    if let Some(detail) = &outcome.detail {
-        fields.insert("detail".into(), json!(detail));
-    }
-    if let Some(r) = request {
-        fields.insert("paymentId".into(), json!(r.payment_id));
-        fields.insert(
-            "userPseudonym".into(),
-            json!(ctx.keys.pseudonymize(&r.user_id)),
-        );
-        fields.insert("agentId".into(), json!(r.agent_id));
-        fields.insert("paymentSessionId".into(), json!(r.payment_session_id));
-        fields.insert("toolName".into(), json!(r.tool_name));
-        // Payment type and scheme are only checked for being non-empty before they are judged;
-        // one that is not a plain name is the caller's text and stays out of the record.
-        if is_plain_name(&r.payment_type) {
-            fields.insert("paymentType".into(), json!(r.payment_type));
-        }
-    }
-    if let Some(q) = requirement {
-        fields.insert("x402Version".into(), json!(q.x402_version));
-        if is_plain_name(&q.scheme) {
-            fields.insert("scheme".into(), json!(q.scheme));
-        }
-        fields.insert("network".into(), json!(q.network));
-        fields.insert(
-            "asset".into(),
-            json!(normalize_address(&q.network, &q.asset)),
-        );
-        fields.insert(
-            "payTo".into(),
-            json!(normalize_address(&q.network, &q.pay_to)),
-        );
-        fields.insert("amountAtomic".into(), json!(q.amount));
-        fields.insert("maxTimeoutSeconds".into(), json!(q.max_timeout_seconds));
-    }
-    if let Some(micros) = outcome.amount.as_ref().and_then(|a| a.micros) {
-        fields.insert("amountMicros".into(), json!(micros));
-    }
-    if let Some(h) = &host {
-        fields.insert("resourceHost".into(), json!(h));
-    }
-    if verdict == Verdict::Yes {
-        fields.insert("tokenExpiresAt".into(), json!(token_expires_at));
-    }
-    let audit = audit::seal(&record, ctx.keys)
-        .expect("audit records hold only strings, integers and booleans");
+    let audit = audit::seal_canonical(record(&outcome, verdict, host.as_deref(), ctx), ctx.keys);
 
     let decision_token = match (verdict, request, requirement, &outcome.amount) {
         (
@@ -142,6 +85,83 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
     Decision { response, audit }
 }
 
+/// Room for a whole record: the longest in the tests is about 900 bytes.
+const RECORD_CAPACITY: usize = 1024;
+
+/// The audit record in canonical form, written member by member in canonical (byte) order.
+/// Optional members appear as the outcome knows them: the request's once it parsed, the
+/// requirement's once it parsed, the amount once converted, the host once requested.
+fn record(
+    outcome: &Outcome,
+    verdict: Verdict,
+    host: Option<&str>,
+    ctx: DecisionContext<'_>,
+) -> String {
+    let request = outcome.request.as_ref();
+    let requirement = outcome.requirement.as_ref();
+    let micros = outcome.amount.as_ref().and_then(|a| a.micros);
+    let mut r = CanonicalObject::with_capacity(RECORD_CAPACITY);
+    if let Some(request) = request {
+        r.string("agentId", &request.agent_id);
+    }
+    if let Some(q) = requirement {
+        r.string("amountAtomic", &q.amount);
+    }
+    if let Some(micros) = micros {
+        r.uint("amountMicros", micros);
+    }
+    if let Some(q) = requirement {
+        r.string("asset", &normalize_address(&q.network, &q.asset));
+    }
+    r.bool("consentRequired", outcome.consent_required)
+        .uint("decidedAt", ctx.now)
+        .string("decision", verdict.as_str());
+    if let Some(detail) = &outcome.detail {
+        r.string("detail", detail);
+    }
+    r.string("kind", "predebit.verify");
+    if let Some(q) = requirement {
+        r.uint("maxTimeoutSeconds", q.max_timeout_seconds)
+            .string("network", &q.network)
+            .string("payTo", &normalize_address(&q.network, &q.pay_to));
+    }
+    if let Some(request) = request {
+        r.string("paymentId", &request.payment_id)
+            .string("paymentSessionId", &request.payment_session_id);
+        // Payment type and scheme are only checked for being non-empty before they are judged;
+        // one that is not a plain name is the caller's text and stays out of the record.
+        if is_plain_name(&request.payment_type) {
+            r.string("paymentType", &request.payment_type);
+        }
+    }
+    let versions = outcome.policy_versions;
+    r.object("policyVersions", |v| {
+        v.uint_or_null("agent", versions.agent)
+            .uint_or_null("global", versions.global)
+            .uint_or_null("user", versions.user);
+    })
+    .string("reasonCode", outcome.reason.as_str());
+    if let Some(host) = host {
+        r.string("resourceHost", host);
+    }
+    if let Some(q) = requirement.filter(|q| is_plain_name(&q.scheme)) {
+        r.string("scheme", &q.scheme);
+    }
+    if verdict == Verdict::Yes {
+        r.uint("tokenExpiresAt", ctx.now.saturating_add(TOKEN_TTL_SECONDS));
+    }
+    if let Some(request) = request {
+        r.string("toolName", &request.tool_name)
+            .string("userPseudonym", &ctx.keys.pseudonymize(&request.user_id));
+    }
+    r.string("verificationId", ctx.verification_id)
+        .string("version", EVENT_VERSION);
+    if let Some(q) = requirement {
+        r.uint("x402Version", q.x402_version.into());
+    }
+    r.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
@@ -159,7 +179,11 @@ mod tests {
         other_type["paymentType"] = json!("CARD");
         vec![
             ("yes", event("1000000"), false),
-            ("no_budget_above_2_pow_53", event("10000000000000000000"), false),
+            (
+                "no_budget_above_2_pow_53",
+                event("10000000000000000000"),
+                false,
+            ),
             ("no_window_u64_max", long_window, false),
             ("no_payment_type", other_type, false),
             ("no_invalid_request", json!([1, 2, 3]), false),
@@ -195,7 +219,10 @@ mod tests {
 
     #[test]
     fn decision_records_are_byte_identical_to_the_pinned_vectors() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/decision-records-v1.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/decision-records-v1.json"
+        );
         let now = records();
         if std::env::var_os("PREDEBIT_WRITE_VECTORS").is_some() {
             std::fs::write(path, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
