@@ -153,7 +153,7 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
         } => match store(cli).await.get_policy(&scope(args)?).await? {
             Some(p) => print(
                 cli,
-                json!({"version": p.version, "document": serde_json::from_str::<Value>(&p.document).unwrap_or(Value::String(p.document.clone()))}),
+                json!({"version": p.version, "document": serde_json::from_str::<Value>(&p.document).unwrap_or(Value::String(p.document.to_string()))}),
                 format!("version {}\n{}", p.version, p.document),
             ),
             None => return Err(CliError::Failed("no policy at that scope".into())),

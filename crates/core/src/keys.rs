@@ -231,7 +231,12 @@ impl KeyRing {
     /// HMAC-SHA256 over `tag || 0x00 || msg` under the key named `kid`; `None` for an unknown kid.
     pub fn mac(&self, kid: &str, tag: &str, msg: &[u8]) -> Option<[u8; 32]> {
         let key = self.keys.get(kid)?;
-        Some(tagged_mac(&key.mac, tag, msg).finalize().into_bytes().into())
+        Some(
+            tagged_mac(&key.mac, tag, msg)
+                .finalize()
+                .into_bytes()
+                .into(),
+        )
     }
 
     /// Checks `mac` against `tag || 0x00 || msg` under `kid` in constant time; `None` for an

@@ -6,14 +6,15 @@
 use serde::{Deserialize, Serialize};
 
 /// A policy as stored: its scope key, version and the JSON document (kept as text so a document
-/// that fails to parse is a decision, `POLICY_INVALID`, not a store error).
+/// that fails to parse is a decision, `POLICY_INVALID`, not a store error). The text is shared,
+/// so a snapshot of a large document is not copied again once read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRecord {
     /// Monotonic version; the ledger re-checks it at reserve time.
     pub version: u64,
     /// The policy document, JSON text.
-    pub document: String,
+    pub document: std::sync::Arc<str>,
 }
 
 /// Lifecycle of a registered agent.

@@ -292,7 +292,7 @@ mod tests {
     fn policy(doc: &str) -> PolicyRecord {
         PolicyRecord {
             version: 1,
-            document: doc.to_string(),
+            document: doc.into(),
         }
     }
 

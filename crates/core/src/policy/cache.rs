@@ -247,7 +247,7 @@ mod tests {
     fn record(version: u64, document: &str) -> PolicyRecord {
         PolicyRecord {
             version,
-            document: document.to_string(),
+            document: document.into(),
         }
     }
 
