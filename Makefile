@@ -44,12 +44,16 @@ lint:
 	  && $(PLUGIN_PY) -m ruff check . && $(PLUGIN_PY) -m ruff format --check . && $(PLUGIN_PY) -m mypy
 
 ## bench: the pure decision path (criterion), verify, ledger and authorize throughput against
-## DynamoDB Local (authorize: and the local AgentCore Payments service)
+## DynamoDB Local (authorize: and the local AgentCore Payments service), the release bootstraps'
+## cold start on a loopback runtime API; then the figures beside the goals (scripts/bench_report.py)
 bench: tools
+	mkdir -p target/bench
 	$(CARGO) bench -p predebit-core --bench decision
-	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench verify_throughput
-	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench ledger_throughput
-	scripts/services.sh run $(CARGO) bench -p predebit-tests --bench authorize_throughput
+	set -o pipefail; for b in verify ledger authorize; do \
+	  scripts/services.sh run $(CARGO) bench -p predebit-tests --bench $${b}_throughput | tee target/bench/$${b}_throughput.txt; \
+	done
+	set -o pipefail; scripts/services.sh run scripts/cold_start.sh | tee target/bench/cold_start.txt
+	python3 scripts/bench_report.py
 
 ## vectors: sign x402 test payments with the official @x402 libraries (pinned in
 ## tools/x402-vectors/package.json) into crates/core/tests/vectors/x402/signed/; not part of make test

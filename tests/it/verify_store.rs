@@ -1,8 +1,9 @@
 //! Verify's store behaviour: one request per decision, and failing closed.
 
+use predebit_store::dynamodb::PolicyScope;
 use predebit_store::{DynamoClient, DynamoStore, TableNames};
 use predebit_tests::{
-    base_config, dynamodb_client_with, fresh_store_with, repo_root, RequestCounter,
+    base_config, dynamodb_client_with, fresh_store, fresh_store_with, repo_root, RequestCounter,
 };
 use serde_json::Value;
 
@@ -49,6 +50,43 @@ async fn each_decision_that_reads_the_store_makes_exactly_one_dynamodb_request()
             "{name} sent {sent} requests: {response}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_warm_service_compiles_each_policy_once_and_uses_a_new_version_on_the_next_decision() {
+    // GIVEN the demo seed (a global and a user policy apply to this event) and one warm service
+    let store = fresh_store("policy-cache").await;
+    seed_demo(&store).await;
+    let (service, _) = service(store);
+    let allow = event("allow-v1-base-usdc");
+    let decide = || async { service.handle_json(&allow, "it-cache", NOW).await };
+
+    // WHEN the same payment is decided three times THEN each policy was compiled once
+    for _ in 0..3 {
+        assert_eq!(decide().await["decision"], "YES");
+    }
+    let warm = service.policies().stats();
+    assert_eq!((warm.compiled_documents, warm.combined, warm.hits), (2, 1, 2));
+
+    // WHEN the user's policy is put again, tighter than the payment THEN the very next decision
+    // uses the new version
+    let user = PolicyScope::User("user-alice".into());
+    let version = service
+        .reader()
+        .put_policy(&user, r#"{"maxPerPayment":"0.50"}"#)
+        .await
+        .unwrap();
+    let tightened = decide().await;
+    assert_eq!(tightened["reasonCode"], "AMOUNT_OVER_PAYMENT_LIMIT", "{tightened}");
+    assert_eq!(tightened["policyVersions"]["user"], version);
+    // AND only the new document was compiled, the global one came from the cache
+    assert_eq!(service.policies().stats().compiled_documents, 3);
+
+    // AND deleting it takes effect as promptly
+    service.reader().delete_policy(&user).await.unwrap();
+    let deleted = decide().await;
+    assert_eq!(deleted["decision"], "YES", "{deleted}");
+    assert_eq!(deleted["policyVersions"]["user"], Value::Null);
 }
 
 async fn client_for(endpoint: String) -> DynamoClient {

@@ -98,6 +98,17 @@ impl Tally {
     }
 }
 
+/// The median of `values` (NaN when empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 /// How long and how hard a comparison runs.
 pub struct Comparison {
     /// What the function loop is called in the report.
@@ -172,13 +183,19 @@ impl Comparison {
             "ratio {name}/bare (ops/s): {:.3}",
             function.ops_per_second() / bare.ops_per_second()
         );
+        // The medians of the first and the second half of the rounds: when they agree, there were
+        // enough rounds for the median to be stable.
+        let (first, second) = round_ratios.split_at(round_ratios.len() / 2);
+        let (first, second) = (median(first), median(second));
         round_ratios.sort_by(f64::total_cmp);
         println!(
-            "per-round ratio over {} rounds: median {:.3}, min {:.3}, max {:.3}",
+            "per-round ratio over {} rounds: median {:.3}, min {:.3}, max {:.3}; halves {:.3} and {:.3}",
             round_ratios.len(),
-            round_ratios[round_ratios.len() / 2],
+            median(&round_ratios),
             round_ratios[0],
             round_ratios[round_ratios.len() - 1],
+            first,
+            second,
         );
     }
 }
