@@ -8,7 +8,7 @@
 //! asserts nothing about time.
 //!
 //! `scripts/services.sh run cargo bench -p predebit-tests --bench authorize_throughput`
-//! Tunable: `PREDEBIT_BENCH_OPS` (default 1000), `PREDEBIT_BENCH_WARM_UP` (default 500),
+//! Tunable: `PREDEBIT_BENCH_OPS` (default 4000), `PREDEBIT_BENCH_WARM_UP` (default 500),
 //! `PREDEBIT_BENCH_CONCURRENCY` (default 8).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +28,7 @@ use predebit_core::token::issue;
 use predebit_store::secrets::KeySource;
 use predebit_store::seed;
 use predebit_tests::bench::bare::{self, BareLedger, BareRead, AGENT, USER};
-use predebit_tests::bench::{Comparison, ROUND_OPS};
+use predebit_tests::bench::Comparison;
 use predebit_tests::{agentcore_client, fresh_store, repo_root};
 use predebit_verify::now_epoch_seconds;
 use serde_json::{json, Value};
@@ -139,7 +139,7 @@ impl Bare {
 }
 
 fn main() {
-    let comparison = Comparison::from_env("authorize", 1000, 500);
+    let comparison = Comparison::from_env("authorize", 4000, 500);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -159,7 +159,7 @@ fn main() {
                 .with_audit_sink(Box::new(|_| {}))
                 .with_metrics_sink(Box::new(|_| {})),
         );
-        let total = comparison.warm_up_ops + comparison.ops + ROUND_OPS;
+        let total = comparison.warm_up_ops + comparison.ops + comparison.round_ops;
         let tokens = (0..total)
             .map(|i| issue(&bare::claims(i, &sessions[i % SESSIONS], AMOUNT, now), &ring))
             .collect();

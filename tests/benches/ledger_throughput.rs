@@ -1,13 +1,14 @@
-//! Ledger throughput against DynamoDB Local: reserve + commit through the ledger, next to the
-//! floor it cannot beat: the same two TransactWriteItems (a seven-part reserve, a two-part post)
-//! sent bare with the same client.
+//! Ledger throughput against DynamoDB Local: a payment's normal path through the ledger (reserve,
+//! markSent, commit), next to the floor it cannot beat: the same three writes (the seven-part
+//! reserve TransactWriteItems, markSent's conditional UpdateItem, the two-part post) sent bare
+//! with the same client.
 //!
 //! Both loops run the same number of operations in flight, in alternating rounds, each op on one
 //! of eight sessions (sessions scale out; one session is one partition). Prints ops/s, p50/p99
 //! and the ratio ledger/bare; asserts nothing about time.
 //!
 //! `cargo bench -p predebit-tests --bench ledger_throughput`
-//! Tunable: `PREDEBIT_BENCH_OPS` (default 2000), `PREDEBIT_BENCH_WARM_UP` (default 1000),
+//! Tunable: `PREDEBIT_BENCH_OPS` (default 6000: 12 rounds), `PREDEBIT_BENCH_WARM_UP` (default 1000),
 //! `PREDEBIT_BENCH_CONCURRENCY` (default 8).
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use predebit_ledger::LedgerService;
 use predebit_store::secrets::KeySource;
 use predebit_store::seed;
 use predebit_tests::bench::bare::{self, BareLedger, USER};
-use predebit_tests::bench::{Comparison, ROUND_OPS};
+use predebit_tests::bench::Comparison;
 use predebit_tests::{fresh_store, repo_root};
 use predebit_verify::now_epoch_seconds;
 use serde_json::json;
@@ -35,7 +36,7 @@ fn claims(i: usize, now: u64) -> TokenClaims {
     bare::claims(i, &session_id(i), AMOUNT, now)
 }
 
-/// The ledger's two transactions for payment `i`, sent bare.
+/// The ledger's three writes for payment `i` (reserve, markSent, post), sent bare.
 struct Bare {
     ledger: BareLedger,
     tokens: Arc<Vec<String>>,
@@ -48,12 +49,14 @@ impl Bare {
         self.ledger
             .reserve(&claims, &self.tokens[i], &payment_id)
             .await;
-        self.ledger.post(&claims, &payment_id, "PENDING").await;
+        let nonce = format!("0x{i:064x}");
+        self.ledger.mark_sent(&claims, &payment_id, &nonce).await;
+        self.ledger.post(&claims, &payment_id, "SENT").await;
     }
 }
 
 fn main() {
-    let comparison = Comparison::from_env("ledger", 2000, 1000);
+    let comparison = Comparison::from_env("ledger", 6000, 1000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,7 +77,7 @@ fn main() {
                 .await;
             assert_eq!(opened["ok"], true, "{opened}");
         }
-        let total = comparison.warm_up_ops + comparison.ops + ROUND_OPS;
+        let total = comparison.warm_up_ops + comparison.ops + comparison.round_ops;
         let tokens: Arc<Vec<String>> = Arc::new((0..total).map(|i| issue(&claims(i, now), &ring)).collect());
         let bare = Arc::new(Bare { ledger: BareLedger { client: store.client().clone(), store, ring: ring.clone() }, tokens: tokens.clone() });
         let offset = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -87,10 +90,21 @@ fn main() {
                 async move {
                     let reserved = ledger.handle(&json!({"version": "1", "op": "reserve", "decisionToken": tokens[i]}), now).await;
                     assert_eq!(reserved["ok"], true, "{reserved}");
+                    let (session, payment) = (session_id(i), format!("{i:064x}"));
+                    let c = claims(i, now);
+                    let sent = ledger
+                        .handle(&json!({"version": "1", "op": "markSent", "paymentSessionId": session,
+                            "paymentId": payment, "holdToken": reserved["holdToken"],
+                            "signed": {"to": c.pay_to, "value": c.amount_atomic, "network": c.network,
+                                "asset": c.asset, "validBefore": c.issued_at + 60,
+                                "nonce": format!("0x{i:064x}")}}), now)
+                        .await;
+                    assert_eq!(sent["ok"], true, "{sent}");
                     let settlement = json!({"success": true, "transaction": format!("0x{:064x}", i), "network": "eip155:8453"});
                     let committed = ledger
-                        .handle(&json!({"version": "1", "op": "commit", "paymentSessionId": session_id(i),
-                            "paymentId": format!("{i:064x}"), "amountMicros": AMOUNT, "settlement": settlement}), now)
+                        .handle(&json!({"version": "1", "op": "commit", "paymentSessionId": session,
+                            "paymentId": payment, "amountMicros": AMOUNT, "settlement": settlement,
+                            "holdToken": reserved["holdToken"]}), now)
                         .await;
                     assert_eq!(committed["ok"], true, "{committed}");
                 }
@@ -103,7 +117,7 @@ fn main() {
             async move { bare.reserve_and_post(i).await }
         };
 
-        println!("ledger_throughput: reserve + commit, DynamoDB Local, {SESSIONS} sessions");
+        println!("ledger_throughput: reserve + markSent + commit, DynamoDB Local, {SESSIONS} sessions");
         comparison.run(ledger_op, bare_op).await;
     });
 }

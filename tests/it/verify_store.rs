@@ -66,7 +66,10 @@ async fn a_warm_service_compiles_each_policy_once_and_uses_a_new_version_on_the_
         assert_eq!(decide().await["decision"], "YES");
     }
     let warm = service.policies().stats();
-    assert_eq!((warm.compiled_documents, warm.combined, warm.hits), (2, 1, 2));
+    assert_eq!(
+        (warm.compiled_documents, warm.combined, warm.hits),
+        (2, 1, 2)
+    );
 
     // WHEN the user's policy is put again, tighter than the payment THEN the very next decision
     // uses the new version
@@ -77,7 +80,10 @@ async fn a_warm_service_compiles_each_policy_once_and_uses_a_new_version_on_the_
         .await
         .unwrap();
     let tightened = decide().await;
-    assert_eq!(tightened["reasonCode"], "AMOUNT_OVER_PAYMENT_LIMIT", "{tightened}");
+    assert_eq!(
+        tightened["reasonCode"], "AMOUNT_OVER_PAYMENT_LIMIT",
+        "{tightened}"
+    );
     assert_eq!(tightened["policyVersions"]["user"], version);
     // AND only the new document was compiled, the global one came from the cache
     assert_eq!(service.policies().stats().compiled_documents, 3);

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Operations per measured round.
-pub const ROUND_OPS: usize = 250;
+/// Operations per measured round, unless `PREDEBIT_BENCH_ROUND` says otherwise: long enough that
+/// one pause of DynamoDB Local's JVM does not decide a round's ratio.
+pub const ROUND_OPS: usize = 500;
 
 /// A number from the environment, or the default.
 pub fn env_usize(name: &str, default: usize) -> usize {
@@ -121,11 +122,14 @@ pub struct Comparison {
     pub concurrency: usize,
     /// Time budget of the measured rounds.
     pub budget: Duration,
+    /// Operations per round and loop.
+    pub round_ops: usize,
 }
 
 impl Comparison {
-    /// `PREDEBIT_BENCH_OPS`, `PREDEBIT_BENCH_WARM_UP`, `PREDEBIT_BENCH_CONCURRENCY` (default 8)
-    /// and `PREDEBIT_BENCH_SECONDS` (default 120), with the bench's own defaults for the first two.
+    /// `PREDEBIT_BENCH_OPS`, `PREDEBIT_BENCH_WARM_UP`, `PREDEBIT_BENCH_CONCURRENCY` (default 8),
+    /// `PREDEBIT_BENCH_SECONDS` (default 120) and `PREDEBIT_BENCH_ROUND` (default [`ROUND_OPS`]),
+    /// with the bench's own defaults for the first two.
     pub fn from_env(name: &'static str, ops: usize, warm_up_ops: usize) -> Self {
         Self {
             name,
@@ -133,6 +137,7 @@ impl Comparison {
             ops: env_usize("PREDEBIT_BENCH_OPS", ops),
             concurrency: env_usize("PREDEBIT_BENCH_CONCURRENCY", 8),
             budget: Duration::from_secs(env_usize("PREDEBIT_BENCH_SECONDS", 120) as u64),
+            round_ops: env_usize("PREDEBIT_BENCH_ROUND", ROUND_OPS).max(1),
         }
     }
 
@@ -145,14 +150,14 @@ impl Comparison {
         B: Fn(usize) -> BFut + Clone + Send + 'static,
         BFut: Future<Output = ()> + Send,
     {
-        let (name, concurrency) = (self.name, self.concurrency);
+        let (name, concurrency, round) = (self.name, self.concurrency, self.round_ops);
         let warm_up = Instant::now();
-        for _ in 0..self.warm_up_ops.div_ceil(ROUND_OPS) {
-            run_round(ROUND_OPS, concurrency, function_op.clone()).await;
-            run_round(ROUND_OPS, concurrency, bare_op.clone()).await;
+        for _ in 0..self.warm_up_ops.div_ceil(round) {
+            run_round(round, concurrency, function_op.clone()).await;
+            run_round(round, concurrency, bare_op.clone()).await;
         }
         println!(
-            "warm-up: {} ops per loop in {:.1} s; then up to {} ops per loop in rounds of {ROUND_OPS}, {} in flight, {} s budget",
+            "warm-up: {} ops per loop in {:.1} s; then up to {} ops per loop in rounds of {round}, {} in flight, {} s budget",
             self.warm_up_ops,
             warm_up.elapsed().as_secs_f64(),
             self.ops,
@@ -163,7 +168,7 @@ impl Comparison {
         let started = Instant::now();
         let mut round_ratios = Vec::new();
         while function.ops < self.ops && started.elapsed() < self.budget {
-            let ops = ROUND_OPS.min(self.ops - function.ops);
+            let ops = round.min(self.ops - function.ops);
             // Alternate which loop goes first, so neither always follows the other.
             let (f, b) = if round_ratios.len() % 2 == 0 {
                 let f = run_round(ops, concurrency, function_op.clone()).await;
