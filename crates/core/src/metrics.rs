@@ -2,7 +2,7 @@
 //! CloudWatch turns them into metrics. Dimensions are low-cardinality only (operation, outcome,
 //! reason code); never a user, session, agent or payment id.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// The CloudWatch namespace of every predebit metric.
 pub const NAMESPACE: &str = "predebit";
@@ -20,25 +20,80 @@ pub struct Metric {
 
 /// An EMF line with the given dimensions (name, value) and metrics, at `timestamp_ms`.
 pub fn emf_line(dimensions: &[(&str, &str)], metrics: &[Metric], timestamp_ms: u64) -> String {
-    let mut root = Map::new();
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
-                "Metrics": metrics.iter().map(|m| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
-            }],
-        }),
-    );
-    for (k, v) in dimensions {
-        root.insert((*k).into(), json!(v));
+    let names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    emf_line_in_sets(&[&names], dimensions, metrics, timestamp_ms)
+}
+
+/// An EMF line whose metrics are declared under several dimension sets (each a list of the
+/// dimensions' names), written straight into the line: the metrics of every decision go
+/// through here.
+fn emf_line_in_sets(
+    sets: &[&[&str]],
+    dimensions: &[(&str, &str)],
+    metrics: &[Metric],
+    timestamp_ms: u64,
+) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(320);
+    let text = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail")
+    };
+    out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
+    out.extend_from_slice(timestamp_ms.to_string().as_bytes());
+    out.extend_from_slice(b",\"CloudWatchMetrics\":[{\"Namespace\":");
+    text(&mut out, NAMESPACE);
+    out.extend_from_slice(b",\"Dimensions\":[");
+    for (i, set) in sets.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+        for (j, name) in set.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            text(&mut out, name);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"],\"Metrics\":[");
+    for (i, m) in metrics.iter().enumerate() {
+        out.extend_from_slice(if i == 0 {
+            b"{\"Name\":"
+        } else {
+            b",{\"Name\":"
+        });
+        text(&mut out, m.name);
+        out.extend_from_slice(b",\"Unit\":");
+        text(&mut out, m.unit);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}]}");
+    for (name, value) in dimensions {
+        out.push(b',');
+        text(&mut out, name);
+        out.push(b':');
+        text(&mut out, value);
     }
     for m in metrics {
-        root.insert(m.name.into(), json!(m.value));
+        out.push(b',');
+        text(&mut out, m.name);
+        out.push(b':');
+        out.extend_from_slice(m.value.to_string().as_bytes());
     }
-    Value::Object(root).to_string()
+    out.push(b'}');
+    String::from_utf8(out).expect("only str and ASCII were written")
+}
+
+/// A decision's line: `metric` counted by decision and reason code, and by decision alone (what
+/// the decline-spike alarms watch).
+fn decision_line(metric: &'static str, decision: &str, reason_code: &str, ts: u64) -> String {
+    emf_line_in_sets(
+        &[&["Decision", "ReasonCode"], &["Decision"]],
+        &[("Decision", decision), ("ReasonCode", reason_code)],
+        &[Metric {
+            name: metric,
+            unit: "Count",
+            value: 1,
+        }],
+        ts,
+    )
 }
 
 /// The metrics of one ledger response: the operation by outcome, and the events operators
@@ -159,19 +214,12 @@ pub fn authorize_metrics(
     signed_mismatch: bool,
     timestamp_ms: u64,
 ) -> Vec<String> {
-    let line = emf_line(
-        &[("Decision", decision), ("ReasonCode", reason_code)],
-        &[Metric {
-            name: "Authorizations",
-            unit: "Count",
-            value: 1,
-        }],
+    let mut lines = vec![decision_line(
+        "Authorizations",
+        decision,
+        reason_code,
         timestamp_ms,
-    );
-    let mut value: Value = serde_json::from_str(&line).expect("emf_line writes JSON");
-    value["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
-        json!([["Decision", "ReasonCode"], ["Decision"]]);
-    let mut lines = vec![value.to_string()];
+    )];
     if signed_mismatch {
         lines.push(emf_line(
             &[("Op", "authorize")],
@@ -189,24 +237,35 @@ pub fn authorize_metrics(
 /// The metrics of one verify decision: by decision and reason code, and by decision alone (what
 /// the decline-spike alarm watches).
 pub fn verify_metrics(decision: &str, reason_code: &str, timestamp_ms: u64) -> String {
-    let line = emf_line(
-        &[("Decision", decision), ("ReasonCode", reason_code)],
-        &[Metric {
-            name: "Decisions",
-            unit: "Count",
-            value: 1,
-        }],
-        timestamp_ms,
-    );
-    let mut value: Value = serde_json::from_str(&line).expect("emf_line writes JSON");
-    value["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
-        json!([["Decision", "ReasonCode"], ["Decision"]]);
-    value.to_string()
+    decision_line("Decisions", decision, reason_code, timestamp_ms)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_emf_line_is_json_whatever_a_value_holds() {
+        let odd = "a\"b\\c\n\u{0}\u{e9}";
+        let line = emf_line(
+            &[("Op", odd)],
+            &[Metric {
+                name: "Decisions",
+                unit: "Count",
+                value: u64::MAX,
+            }],
+            7,
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["Op"], odd);
+        assert_eq!(v["Decisions"], u64::MAX);
+        assert_eq!(v["_aws"]["Timestamp"], 7);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Op"]])
+        );
+    }
 
     #[test]
     fn an_emf_line_declares_its_dimensions_and_metrics_and_carries_their_values() {
