@@ -1,6 +1,9 @@
 //! On-chain addresses: EVM (`eip155:*`, EIP-55 checked when mixed-case, compared
 //! case-insensitively) and Solana (`solana:*`, base58 of 32 bytes, compared exactly).
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
 use sha3::{Digest, Keccak256};
 
 /// Why an address was refused.
@@ -71,10 +74,42 @@ pub fn validate_evm(address: &str) -> Result<(), AddressError> {
     }
     let has_lower = hex.bytes().any(|b| b.is_ascii_lowercase());
     let has_upper = hex.bytes().any(|b| b.is_ascii_uppercase());
-    if has_lower && has_upper && eip55_checksum(hex) != address {
+    if has_lower && has_upper && !checksum_holds(hex, address) {
         return Err(AddressError::EvmChecksum);
     }
     Ok(())
+}
+
+/// How many checksummed addresses a thread remembers as verified before it starts afresh.
+const CHECKED_CAPACITY: usize = 256;
+
+thread_local! {
+    /// Mixed-case addresses (their 40 digits, case included) whose checksum this thread has
+    /// verified: a warm container sees the same assets and merchants again and again, and a
+    /// Keccak-256 costs more than the rest of the address checks together. Only successes are
+    /// kept, so a wrong checksum is hashed, and refused, every time.
+    static CHECKED: RefCell<HashSet<[u8; 40]>> = RefCell::new(HashSet::new());
+}
+
+/// Whether the mixed-case `address` (`0x` + `hex`) carries its EIP-55 checksum.
+fn checksum_holds(hex: &str, address: &str) -> bool {
+    let Ok(digits) = <[u8; 40]>::try_from(hex.as_bytes()) else {
+        return false;
+    };
+    if CHECKED.with(|c| c.borrow().contains(&digits)) {
+        return true;
+    }
+    let holds = eip55_checksum(hex) == address;
+    if holds {
+        CHECKED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= CHECKED_CAPACITY {
+                c.clear();
+            }
+            c.insert(digits);
+        });
+    }
+    holds
 }
 
 /// The EIP-55 form (`0x` + mixed case) of 40 hex digits given in any case.
@@ -163,6 +198,27 @@ mod tests {
             validate_evm("0x833589FCD6EDB6E08F4C7C32D4F71B54BDA02913"),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_remembered_checksum_answers_as_the_hash_does() {
+        // GIVEN a checksummed address verified once (and so remembered)
+        let good = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
+        assert_eq!(validate_evm(good), Ok(()));
+        // THEN it passes again, and a spelling with one letter's case flipped still fails
+        assert_eq!(validate_evm(good), Ok(()));
+        let flipped = "0x833589fcD6eDb6E08f4c7C32D4f71b54bdA02913";
+        for _ in 0..2 {
+            assert_eq!(validate_evm(flipped), Err(AddressError::EvmChecksum));
+        }
+        // AND past the memo's capacity every answer is still the hash's
+        for i in 0..(CHECKED_CAPACITY + 10) {
+            let hex = format!("{:040x}", (i as u128) * 0x9e37_79b9_7f4a_7c15);
+            let checksummed = eip55_checksum(&hex);
+            assert_eq!(validate_evm(&checksummed), Ok(()), "{checksummed}");
+        }
+        assert_eq!(validate_evm(good), Ok(()));
+        assert_eq!(validate_evm(flipped), Err(AddressError::EvmChecksum));
     }
 
     #[test]
