@@ -55,13 +55,36 @@ where
     (started.elapsed(), latencies)
 }
 
-/// Ops, wall time and latencies of one loop.
+/// CPU time this process has used (user + system), from `/proc/self/stat` in clock ticks of
+/// 1/100 s (Linux reports USER_HZ = 100 there); `None` where that file is not.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Awaits `round`, and the CPU time this process used meanwhile.
+async fn timed<T>(round: impl Future<Output = T>) -> (T, Duration) {
+    let before = process_cpu();
+    let out = round.await;
+    let used = before.zip(process_cpu()).map(|(a, b)| b.saturating_sub(a));
+    (out, used.unwrap_or_default())
+}
+
+/// Ops, wall time, latencies and this process's CPU time of one loop.
 #[derive(Default)]
 pub struct Tally {
     /// Operations measured.
     pub ops: usize,
     /// Wall time of the measured rounds.
     pub wall: Duration,
+    /// This process's CPU time during the measured rounds (the client side only: DynamoDB Local
+    /// and the other services are processes of their own).
+    pub cpu: Duration,
     latencies: Vec<Duration>,
 }
 
@@ -71,6 +94,11 @@ impl Tally {
         self.ops += latencies.len();
         self.wall += wall;
         self.latencies.extend(latencies);
+    }
+
+    /// This process's CPU time per operation, in microseconds.
+    pub fn cpu_per_op_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops.max(1) as f64
     }
 
     /// Throughput over the measured rounds.
@@ -170,13 +198,18 @@ impl Comparison {
         while function.ops < self.ops && started.elapsed() < self.budget {
             let ops = round.min(self.ops - function.ops);
             // Alternate which loop goes first, so neither always follows the other.
-            let (f, b) = if round_ratios.len() % 2 == 0 {
-                let f = run_round(ops, concurrency, function_op.clone()).await;
-                (f, run_round(ops, concurrency, bare_op.clone()).await)
+            let ((f, f_cpu), (b, b_cpu)) = if round_ratios.len() % 2 == 0 {
+                let f = timed(run_round(ops, concurrency, function_op.clone())).await;
+                (f, timed(run_round(ops, concurrency, bare_op.clone())).await)
             } else {
-                let b = run_round(ops, concurrency, bare_op.clone()).await;
-                (run_round(ops, concurrency, function_op.clone()).await, b)
+                let b = timed(run_round(ops, concurrency, bare_op.clone())).await;
+                (
+                    timed(run_round(ops, concurrency, function_op.clone())).await,
+                    b,
+                )
             };
+            function.cpu += f_cpu;
+            bare.cpu += b_cpu;
             // Same op count in both: the ratio of throughputs is the inverse ratio of walls.
             round_ratios.push(b.0.as_secs_f64() / f.0.as_secs_f64());
             function.add(f);
@@ -187,6 +220,12 @@ impl Comparison {
         println!(
             "ratio {name}/bare (ops/s): {:.3}",
             function.ops_per_second() / bare.ops_per_second()
+        );
+        println!(
+            "this process's CPU per op: {name} {:.1} us, bare {:.1} us ({:+.1} us)",
+            function.cpu_per_op_us(),
+            bare.cpu_per_op_us(),
+            function.cpu_per_op_us() - bare.cpu_per_op_us()
         );
         // The medians of the first and the second half of the rounds: when they agree, there were
         // enough rounds for the median to be stable.
