@@ -8,7 +8,7 @@
 //! and the ratio ledger/bare; asserts nothing about time.
 //!
 //! `cargo bench -p predebit-tests --bench ledger_throughput`
-//! Tunable: `PREDEBIT_BENCH_OPS` (default 6000: 12 rounds), `PREDEBIT_BENCH_WARM_UP` (default 1000),
+//! Tunable: `PREDEBIT_BENCH_OPS` (default 12000: 24 rounds), `PREDEBIT_BENCH_WARM_UP` (default 1000),
 //! `PREDEBIT_BENCH_CONCURRENCY` (default 8).
 
 use std::sync::Arc;
@@ -56,7 +56,7 @@ impl Bare {
 }
 
 fn main() {
-    let comparison = Comparison::from_env("ledger", 6000, 1000);
+    let comparison = Comparison::from_env("ledger", 12000, 1000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

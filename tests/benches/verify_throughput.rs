@@ -7,7 +7,7 @@
 //!
 //! `cargo bench -p predebit-tests --bench verify_throughput`
 //!
-//! Tunable by environment: `PREDEBIT_BENCH_OPS` (per loop, default 30000: 60 rounds),
+//! Tunable by environment: `PREDEBIT_BENCH_OPS` (per loop, default 75000: 150 rounds),
 //! `PREDEBIT_BENCH_WARM_UP` (per loop, default 3000: DynamoDB Local's JVM keeps getting faster
 //! for the first few thousand requests, which would hide verify's own cost),
 //! `PREDEBIT_BENCH_CONCURRENCY` (default 8), `PREDEBIT_BENCH_SECONDS` (budget for the measured
@@ -29,7 +29,7 @@ use serde_json::Value;
 const ITEMS_FOUND: usize = 5;
 
 fn main() {
-    let comparison = Comparison::from_env("verify", 30000, 3000);
+    let comparison = Comparison::from_env("verify", 75000, 3000);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
