@@ -7,8 +7,8 @@
 //! the version in most cases. Refusals are kept like successes, so an invalid document is not
 //! compiled again on every decision.
 //!
-//! Two bounded LRU maps: documents, weighed by their JSON length (at most
-//! [`MAX_DOCUMENT_BYTES`] in all), and combinations (global + user + agent), counted (at most
+//! Two bounded LRU maps: documents, weighed by their JSON length plus
+//! [`DOCUMENT_OVERHEAD_BYTES`] (at most [`MAX_DOCUMENT_BYTES`] in all), and combinations (global + user + agent), counted (at most
 //! [`MAX_COMBINATIONS`]). A combination shares its documents; when a document leaves the cache
 //! the combinations holding it leave too, so memory stays within the document bound plus the
 //! small combinations. A document longer than the whole bound is compiled for its decision and
@@ -24,6 +24,9 @@ use crate::records::PolicyRecord;
 
 /// Default bound on the cached documents' JSON bytes (compiled, a few times that in memory).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+/// What a cached document costs beyond its text (the compiled sets' tables, the key, the LRU
+/// node), counted in its weight so that many tiny documents cannot outgrow the bound.
+pub const DOCUMENT_OVERHEAD_BYTES: usize = 1024;
 /// Default bound on the cached combinations.
 pub const MAX_COMBINATIONS: usize = 1024;
 
@@ -188,7 +191,7 @@ impl PolicyCache {
             return found.clone();
         }
         let compiled = compile(record);
-        let weight = record.document.len().max(1);
+        let weight = record.document.len() + DOCUMENT_OVERHEAD_BYTES;
         let mut cache = lock(inner);
         cache.stats.compiled_documents += 1;
         if weight > self.max_document_bytes {
@@ -348,20 +351,33 @@ mod tests {
     #[test]
     fn documents_beyond_the_byte_bound_are_evicted_with_their_combinations() {
         // GIVEN room for two small documents
-        let cache = PolicyCache::with_bounds(50, 16);
+        let cache = PolicyCache::with_bounds(50 + 2 * DOCUMENT_OVERHEAD_BYTES, 16);
         let global = record(1, r#"{"maxPerPayment":"5.00"}"#); // 24 bytes
         let user = |v: u64| record(v, r#"{"consentRequired":true}"#); // 24 bytes
                                                                       // WHEN a second user document arrives THEN the least recently used one goes
         cap(&cache, &global, &user(1));
         cap(&cache, &global, &user(2));
         let inner = lock(cache.inner.as_ref().unwrap());
-        assert_eq!(inner.document_bytes, 48);
+        assert_eq!(inner.document_bytes, 48 + 2 * DOCUMENT_OVERHEAD_BYTES);
         assert_eq!(inner.documents.len(), 2);
         // AND the combination holding the evicted document went with it
         assert_eq!(inner.combinations.len(), 1);
         for (key, _) in inner.combinations.iter() {
             assert!(key.iter().all(|k| inner.documents.contains(k)));
         }
+    }
+
+    #[test]
+    fn tiny_documents_are_weighed_with_their_overhead() {
+        // GIVEN room for 4 KiB WHEN a hundred `{}` documents arrive THEN at most four stay
+        let cache = PolicyCache::with_bounds(4 * DOCUMENT_OVERHEAD_BYTES + 16, 1024);
+        let global = record(1, "{}");
+        for v in 1..=100 {
+            cap(&cache, &global, &record(v, "{}"));
+        }
+        let inner = lock(cache.inner.as_ref().unwrap());
+        assert!(inner.documents.len() <= 4, "{}", inner.documents.len());
+        assert!(inner.document_bytes <= 4 * DOCUMENT_OVERHEAD_BYTES + 16);
     }
 
     #[test]
