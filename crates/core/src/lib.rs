@@ -9,6 +9,7 @@ pub mod asset;
 pub mod audit;
 pub mod audit_check;
 pub mod authorize;
+pub mod budget;
 pub mod canonical;
 pub mod decision;
 pub mod eip712;
