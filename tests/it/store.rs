@@ -154,6 +154,7 @@ async fn verify_never_reads_a_version_counter_as_a_policy() {
             user_id: "user-x".into(),
             agent_id: "agent-x".into(),
             payment_session_id: "ps-x".into(),
+            counters: Vec::new(),
         })
         .await
         .unwrap();

@@ -331,6 +331,7 @@ pub(crate) mod tests {
             authorization_window_seconds: 300,
             issued_at: 100,
             expires_at: 160,
+            budgets: Vec::new(),
         };
         let mut hold = crate::ledger::new_hold(&claims, "token", keys, 100, 120);
         hold.state = state;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
+use crate::budget::{CounterKey, CounterRecord};
 use crate::records::{AgentRecord, ConsentRecord, PolicyRecord, SessionRecord, VerifySnapshot};
 use crate::store::{StoreError, VerifyKeys, VerifyReader};
 
@@ -14,6 +15,7 @@ pub struct MemoryStore {
     agents: RwLock<HashMap<String, AgentRecord>>,
     consents: RwLock<HashMap<(String, String), ConsentRecord>>,
     sessions: RwLock<HashMap<String, SessionRecord>>,
+    counters: RwLock<HashMap<CounterKey, CounterRecord>>,
     unavailable: std::sync::atomic::AtomicBool,
     reads: AtomicU64,
 }
@@ -64,6 +66,11 @@ impl MemoryStore {
             .insert(session.payment_session_id.clone(), session);
     }
 
+    /// Puts a budget counter.
+    pub fn put_counter(&self, key: CounterKey, counter: CounterRecord) {
+        self.counters.write().expect("lock").insert(key, counter);
+    }
+
     /// Makes every read fail as an outage would.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
@@ -110,6 +117,13 @@ impl VerifyReader for MemoryStore {
                 .expect("lock")
                 .get(&keys.payment_session_id)
                 .cloned(),
+            counters: {
+                let counters = self.counters.read().expect("lock");
+                keys.counters
+                    .iter()
+                    .map(|k| (k.clone(), counters.get(k).copied()))
+                    .collect()
+            },
         })
     }
 }

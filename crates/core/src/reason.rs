@@ -60,6 +60,8 @@ pub enum ReasonCode {
     SessionExpired,
     /// The payment session's available budget is smaller than the amount.
     SessionBudgetExceeded,
+    /// A budget across sessions (a day, week, month or rolling window) would be exceeded.
+    BudgetExceeded,
     /// No policy exists at any scope.
     PolicyMissing,
     /// A policy document failed to parse.
@@ -124,7 +126,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 50] = [
+    pub const ALL: [ReasonCode; 51] = [
         Self::Approved,
         Self::InvalidRequest,
         Self::RequirementInvalid,
@@ -151,6 +153,7 @@ impl ReasonCode {
         Self::SessionClosed,
         Self::SessionExpired,
         Self::SessionBudgetExceeded,
+        Self::BudgetExceeded,
         Self::PolicyMissing,
         Self::PolicyInvalid,
         Self::StoreUnavailable,
@@ -206,6 +209,7 @@ impl ReasonCode {
             Self::SessionClosed => "SESSION_CLOSED",
             Self::SessionExpired => "SESSION_EXPIRED",
             Self::SessionBudgetExceeded => "SESSION_BUDGET_EXCEEDED",
+            Self::BudgetExceeded => "BUDGET_EXCEEDED",
             Self::PolicyMissing => "POLICY_MISSING",
             Self::PolicyInvalid => "POLICY_INVALID",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
@@ -270,6 +274,9 @@ impl ReasonCode {
             Self::SessionClosed => "The payment session is closed.",
             Self::SessionExpired => "The payment session has expired; open a new one.",
             Self::SessionBudgetExceeded => "The session's remaining budget is too small.",
+            Self::BudgetExceeded => {
+                "A budget across sessions would be exceeded; it frees as its window passes."
+            }
             Self::PolicyMissing => "No policy is configured; an operator must put one.",
             Self::PolicyInvalid => "A policy document is invalid; an operator must fix it.",
             Self::StoreUnavailable => {

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::{CounterKey, CounterRecord};
+
 /// A policy as stored: its scope key, version and the JSON document (kept as text so a document
 /// that fails to parse is a decision, `POLICY_INVALID`, not a store error). The text is shared,
 /// so a snapshot of a large document is not copied again once read.
@@ -130,6 +132,8 @@ pub struct VerifySnapshot {
     pub consent: Option<ConsentRecord>,
     /// `SESSION#<id>` / `SESSION`.
     pub session: Option<SessionRecord>,
+    /// Every budget counter asked for, with the item found (`None`: absent, nothing counted).
+    pub counters: Vec<(CounterKey, Option<CounterRecord>)>,
 }
 
 impl VerifySnapshot {

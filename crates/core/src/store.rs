@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use crate::budget::CounterKey;
 use crate::records::VerifySnapshot;
 
 /// The keys of the items one decision reads.
@@ -14,6 +15,9 @@ pub struct VerifyKeys {
     pub agent_id: String,
     /// The AgentCore payment session.
     pub payment_session_id: String,
+    /// The budget counters to read with them (the windows of the budgets this container knows
+    /// for the three scopes).
+    pub counters: Vec<CounterKey>,
 }
 
 /// Why the store could not answer. Verify fails closed on any of them.
@@ -29,7 +33,7 @@ pub enum StoreError {
 
 /// The one read verify makes: every record for a decision, strongly consistent, one request.
 pub trait VerifyReader {
-    /// Reads the three policy scopes, the agent, the consent and the session.
+    /// Reads the three policy scopes, the agent, the consent, the session and the counters.
     fn read_for_verify(
         &self,
         keys: &VerifyKeys,

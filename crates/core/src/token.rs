@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use crate::budget::BudgetClaim;
 use crate::keys::{hex_lower, is_valid_kid, KeyRing};
 use crate::reason::ReasonCode;
 use crate::records::PolicyVersions;
@@ -66,6 +67,9 @@ pub struct TokenClaims {
     pub issued_at: u64,
     /// Epoch seconds from which the token is expired (exclusive).
     pub expires_at: u64,
+    /// The budgets across sessions that applied: reserve charges their counters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetClaim>,
 }
 
 /// Why a decision token was refused.
@@ -210,6 +214,7 @@ mod tests {
             authorization_window_seconds: 300,
             issued_at: 1_790_000_000,
             expires_at: 1_790_000_000 + TOKEN_TTL_SECONDS,
+            budgets: Vec::new(),
         }
     }
 

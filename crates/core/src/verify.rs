@@ -233,6 +233,7 @@ impl VerifyRequest {
             user_id: self.user_id.clone(),
             agent_id: self.agent_id.clone(),
             payment_session_id: self.payment_session_id.clone(),
+            counters: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use aws_sdk_dynamodb::Client;
+use predebit_core::budget::CounterRecord;
 use predebit_core::records::{
     AgentRecord, ConsentRecord, PolicyRecord, SessionRecord, VerifySnapshot,
 };
@@ -14,7 +15,7 @@ use crate::items::{
     self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key,
     policy_version_counter_pk, session_pk, string_attr, user_policy_pk, Item, SESSION_SK,
 };
-use crate::tables::{TableNames, PK};
+use crate::tables::{TableNames, PK, SK};
 
 /// predebit's store on DynamoDB: a client and the deployed table names.
 #[derive(Clone, Debug)]
@@ -61,7 +62,8 @@ impl VerifyReader for DynamoStore {
             pk_key(agent_pk(&keys.agent_id)),
             pk_key(consent_pk(&keys.user_id, &keys.agent_id)),
         ];
-        let ledger_keys = vec![pk_sk_key(session_pk(&keys.payment_session_id), SESSION_SK)];
+        let mut ledger_keys = vec![pk_sk_key(session_pk(&keys.payment_session_id), SESSION_SK)];
+        ledger_keys.extend(keys.counters.iter().map(|c| pk_sk_key(c.pk.clone(), &c.sk)));
         let out = self
             .client
             .batch_get_item()
@@ -87,7 +89,27 @@ impl VerifyReader for DynamoStore {
         };
         let mut policies = by_pk(&self.tables.policies);
         let mut registry = by_pk(&self.tables.registry);
-        let mut ledger = by_pk(&self.tables.ledger);
+        // The session and budget counters share the ledger table: keyed by pk and sk.
+        let mut ledger: HashMap<(String, String), Item> = responses
+            .remove(&self.tables.ledger)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| {
+                let key = (
+                    string_attr(&item, PK)?.to_string(),
+                    string_attr(&item, SK)?.to_string(),
+                );
+                Some((key, item))
+            })
+            .collect();
+        let mut counters = Vec::with_capacity(keys.counters.len());
+        for key in &keys.counters {
+            let found = ledger
+                .remove(&(key.pk.clone(), key.sk.clone()))
+                .map(|i| items::from_item::<CounterRecord>(i, "budget counter"))
+                .transpose()?;
+            counters.push((key.clone(), found));
+        }
         let policy = |item: Option<Item>| -> Result<Option<PolicyRecord>, StoreError> {
             item.map(|i| items::from_item(i, "policy")).transpose()
         };
@@ -104,9 +126,10 @@ impl VerifyReader for DynamoStore {
                 .map(|i| items::from_item::<ConsentRecord>(i, "consent"))
                 .transpose()?,
             session: ledger
-                .remove(&session_pk(&keys.payment_session_id))
+                .remove(&(session_pk(&keys.payment_session_id), SESSION_SK.to_string()))
                 .map(|i| items::from_item::<SessionRecord>(i, "session"))
                 .transpose()?,
+            counters,
         })
     }
 }

@@ -48,6 +48,7 @@ pub fn claims(i: usize, session_id: &str, amount_micros: u64, now: u64) -> Token
         authorization_window_seconds: 300,
         issued_at: now,
         expires_at: now + 3600,
+        budgets: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! the merchant (payTo, host), then the limits. Each stage returns the first failing check.
 
 use super::{AmountView, DecisionContext, Outcome};
+use crate::budget::{charges, BudgetRefusal};
 use crate::money::{format_usd, AtomicAmount};
 use crate::policy::{CombineError, EffectivePolicy, PolicyError, Scope};
 use crate::reason::ReasonCode;
@@ -33,11 +34,66 @@ pub(super) fn check(
     let policy = policies(request, snapshot, ctx)?;
     out.consent_required = policy.consent_required();
     out.authorization_window_seconds = Some(policy.max_authorization_seconds());
+    out.budgets = policy.budgets().to_vec();
     let (agent, session) = registry(request, snapshot, &policy, now)?;
     tools(request, agent, &policy)?;
     let micros = asset_and_amount(requirement, &policy, out.amount.as_mut())?;
     merchant(request, requirement, &policy)?;
-    limits(requirement, &policy, micros, session, own_hold_micros)
+    limits(requirement, &policy, micros, session, own_hold_micros)?;
+    // A payment's own open hold was counted when it was reserved.
+    if own_hold_micros > 0 {
+        return Ok(());
+    }
+    budgets(request, &policy, micros, snapshot, now)
+}
+
+/// Every budget counter that was read must have room for the payment. Counters this container
+/// could not predict were not read; reserve counts them in its transaction regardless.
+fn budgets(
+    request: &VerifyRequest,
+    policy: &EffectivePolicy,
+    micros: u64,
+    snapshot: &VerifySnapshot,
+    now: u64,
+) -> Check {
+    if policy.budgets().is_empty() {
+        return Ok(());
+    }
+    let charges = charges(
+        policy.budgets(),
+        &request.user_id,
+        &request.agent_id,
+        micros,
+        now,
+    )
+    .map_err(budget_refusal)?;
+    for charge in &charges {
+        let read = snapshot.counters.iter().find(|(key, _)| *key == charge.key);
+        if let Some((_, found)) = read {
+            if !charge.admits(found.as_ref()) {
+                return fail(
+                    ReasonCode::BudgetExceeded,
+                    &format!("{} would be exceeded", charge.label),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// BUDGET_EXCEEDED for a payment larger than a budget; POLICY_INVALID for one that cannot be
+/// computed. Both name the budget (the operator's scope and window), never an amount.
+pub(crate) fn budget_refusal(refusal: BudgetRefusal) -> (ReasonCode, String) {
+    match refusal {
+        BudgetRefusal::Exceeded(label) => (
+            ReasonCode::BudgetExceeded,
+            format!("amount is above {label}"),
+        ),
+        BudgetRefusal::Unusable(what) => (
+            ReasonCode::PolicyInvalid,
+            format!("{what} cannot be computed"),
+        ),
+    }
 }
 
 /// The effective policy, compiled once per (scope, version) by the container's cache.

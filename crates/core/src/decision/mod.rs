@@ -7,7 +7,8 @@
 //! SESSION_CLOSED, SESSION_EXPIRED; CONSENT_MISSING, CONSENT_REVOKED, CONSENT_EXPIRED (when
 //! consent is required); TOOL_NOT_ALLOWED; NETWORK_NOT_ALLOWED; ASSET_NOT_ALLOWED;
 //! AMOUNT_OUT_OF_RANGE; MERCHANT_BLOCKED; MERCHANT_NOT_ALLOWED; AUTHORIZATION_WINDOW_TOO_LONG;
-//! AMOUNT_OVER_PAYMENT_LIMIT; SESSION_BUDGET_EXCEEDED; else YES.
+//! AMOUNT_OVER_PAYMENT_LIMIT; SESSION_BUDGET_EXCEEDED; BUDGET_EXCEEDED (each budget counter this
+//! container could predict and read); else YES.
 
 mod checks;
 #[cfg(test)]
@@ -20,11 +21,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::SealedAudit;
+use crate::budget::{counter_keys, BudgetClaim};
 use crate::keys::KeyRing;
 use crate::policy::PolicyCache;
 use crate::reason::ReasonCode;
 use crate::records::PolicyVersions;
-use crate::store::{StoreError, VerifyReader};
+use crate::store::{StoreError, VerifyKeys, VerifyReader};
 use crate::verify::VerifyRequest;
 use crate::x402::Requirement;
 
@@ -143,6 +145,8 @@ pub struct Outcome {
     pub consent_required: bool,
     /// The longest authorization window policy allows (seconds), once the policies parsed.
     pub authorization_window_seconds: Option<u64>,
+    /// Every scope's budgets, once the policies parsed: the token carries them to reserve.
+    pub budgets: Vec<BudgetClaim>,
 }
 
 impl Outcome {
@@ -156,6 +160,7 @@ impl Outcome {
             policy_versions: PolicyVersions::default(),
             consent_required: false,
             authorization_window_seconds: None,
+            budgets: Vec::new(),
         }
     }
 }
@@ -169,7 +174,10 @@ pub async fn decide<R: VerifyReader>(
 ) -> Decision {
     let outcome = match prepare(event) {
         Err(outcome) => *outcome,
-        Ok(prepared) => match reader.read_for_verify(&prepared.request.keys()).await {
+        Ok(prepared) => match reader
+            .read_for_verify(&read_keys(&prepared.request, ctx))
+            .await
+        {
             Ok(snapshot) => prepared.evaluate(&snapshot, ctx),
             Err(err) => store_unavailable(prepared, &err),
         },
@@ -207,7 +215,7 @@ pub async fn decide_among<R: VerifyReader>(
         .collect();
     let keys = prepared
         .iter()
-        .find_map(|p| p.as_ref().ok().map(|p| p.request.keys()));
+        .find_map(|p| p.as_ref().ok().map(|p| read_keys(&p.request, ctx)));
     let snapshot = match keys {
         Some(keys) => Some(reader.read_for_verify(&keys).await),
         None => None,
@@ -235,6 +243,19 @@ pub async fn decide_among<R: VerifyReader>(
         )
     });
     (finish(outcome, ctx), chosen)
+}
+
+/// What one decision reads: the request's records and the budget counters this container can
+/// predict from the policies it decided on before (see [`PolicyCache::known_budgets`]).
+pub fn read_keys(request: &VerifyRequest, ctx: DecisionContext<'_>) -> VerifyKeys {
+    let mut keys = request.keys();
+    let known = ctx
+        .policies
+        .known_budgets(&request.user_id, &request.agent_id);
+    if !known.is_empty() {
+        keys.counters = counter_keys(&known, &request.user_id, &request.agent_id, ctx.now);
+    }
+    keys
 }
 
 fn store_unavailable(prepared: Prepared, err: &StoreError) -> Outcome {
@@ -364,6 +385,89 @@ mod tests {
             },
         ))
         .response
+    }
+
+    fn decide_with(store: &MemoryStore, event: &Value, cache: &PolicyCache) -> VerifyResponse {
+        let keys = keys();
+        block_on(decide(
+            store,
+            event,
+            DecisionContext {
+                verification_id: "v1",
+                now: NOW,
+                keys: &keys,
+                policies: cache,
+            },
+        ))
+        .response
+    }
+
+    #[test]
+    fn a_budget_counter_that_is_full_is_budget_exceeded_once_the_container_knows_the_budget() {
+        // GIVEN a user's daily budget of $5 with $4.50 already counted today
+        let s = store(
+            Some("{}"),
+            Some(r#"{"budgets":[{"window":"day","amountUsd":"5.00"}]}"#),
+            10_000_000,
+        );
+        let claims = vec![crate::budget::BudgetClaim {
+            scope: crate::budget::BudgetScope::User,
+            window: crate::budget::BudgetWindow::Day,
+            timezone: "UTC".into(),
+            amount_micros: Some(5_000_000),
+            count: None,
+        }];
+        let key = crate::budget::counter_keys(&claims, "u1", "a1", NOW).remove(0);
+        s.put_counter(
+            key,
+            crate::budget::CounterRecord {
+                spent_micros: 4_500_000,
+                payment_count: 3,
+            },
+        );
+        let cache = PolicyCache::new();
+        // WHEN a cold container decides on $1 THEN it could not predict the counter: YES, and
+        // the token carries the budget for reserve to count
+        let cold = decide_with(&s, &event("1000000"), &cache);
+        assert_eq!(cold.reason_code, ReasonCode::Approved);
+        let token = cold.decision_token.unwrap();
+        let claims_in_token = crate::token::verify(&token, &keys(), NOW).unwrap().budgets;
+        assert_eq!(claims_in_token, claims);
+        // WHEN it decides again THEN it reads the counter and declines, naming the budget
+        let warm = decide_with(&s, &event("1000000"), &cache);
+        assert_eq!(
+            (warm.decision, warm.reason_code),
+            (Verdict::No, ReasonCode::BudgetExceeded)
+        );
+        assert!(
+            warm.message.contains("the user's day budget"),
+            "{}",
+            warm.message
+        );
+        // AND $0.50 still fits exactly
+        let fits = decide_with(&s, &event("500000"), &cache);
+        assert_eq!(fits.reason_code, ReasonCode::Approved);
+        // AND every decision was one read
+        assert_eq!(s.reads(), 3);
+    }
+
+    #[test]
+    fn a_payment_larger_than_a_budget_is_declined_without_any_counter() {
+        let s = store(
+            Some(r#"{"budgets":[{"window":{"rollingSeconds":3600},"amountUsd":"0.50"}]}"#),
+            None,
+            10_000_000,
+        );
+        let r = decide_now(&s, &event("1000000"));
+        assert_eq!(
+            (r.decision, r.reason_code),
+            (Verdict::No, ReasonCode::BudgetExceeded)
+        );
+        assert!(
+            r.message.contains("the global rolling 3600-second budget"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Prepared {
             policy_versions: snapshot.policy_versions(),
             consent_required: false,
             authorization_window_seconds: None,
+            budgets: Vec::new(),
             request: None,
             requirement: None,
         };

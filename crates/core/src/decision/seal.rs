@@ -57,6 +57,7 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
                     .unwrap_or(DEFAULT_MAX_AUTHORIZATION_SECONDS),
                 issued_at: ctx.now,
                 expires_at: token_expires_at,
+                budgets: outcome.budgets.clone(),
             };
             Some(token::issue(&claims, ctx.keys))
         }

@@ -12,7 +12,7 @@ use crate::reason::ReasonCode;
 
 /// Every verify check in the order it runs (the module documentation of `decision`), `APPROVED`
 /// last: the position of a reason is how far a decision got.
-pub const CHECK_ORDER: [ReasonCode; 29] = [
+pub const CHECK_ORDER: [ReasonCode; 30] = [
     ReasonCode::InvalidRequest,
     ReasonCode::PaymentTypeNotSupported,
     ReasonCode::RequirementInvalid,
@@ -41,6 +41,7 @@ pub const CHECK_ORDER: [ReasonCode; 29] = [
     ReasonCode::AuthorizationWindowTooLong,
     ReasonCode::AmountOverPaymentLimit,
     ReasonCode::SessionBudgetExceeded,
+    ReasonCode::BudgetExceeded,
     ReasonCode::Approved,
 ];
 

@@ -170,6 +170,7 @@ fn claims() -> TokenClaims {
         authorization_window_seconds: 300,
         issued_at: NOW,
         expires_at: NOW + 60,
+        budgets: Vec::new(),
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lru::LruCache;
 
 use super::{combine_compiled, CompiledPolicy, EffectivePolicy, PolicyError};
+use crate::budget::{BudgetClaim, BudgetScope};
 use crate::records::PolicyRecord;
 
 /// Default bound on the cached documents' JSON bytes (compiled, a few times that in memory).
@@ -48,6 +49,15 @@ impl Scope {
             Scope::Global => "global policy",
             Scope::User => "user policy",
             Scope::Agent => "agent policy",
+        }
+    }
+
+    /// Whose payments this scope's budgets count.
+    pub fn budget_scope(self) -> BudgetScope {
+        match self {
+            Scope::Global => BudgetScope::Global,
+            Scope::User => BudgetScope::User,
+            Scope::Agent => BudgetScope::Agent,
         }
     }
 }
@@ -88,7 +98,21 @@ struct Inner {
     documents: LruCache<DocumentKey, (Compiled, usize)>,
     document_bytes: usize,
     combinations: LruCache<CombinationKey, Result<Arc<EffectivePolicy>, CombineError>>,
+    /// The budgets each (scope, owner) had when last decided on, by [`owner_hash`].
+    known_budgets: LruCache<u64, Arc<[BudgetClaim]>>,
     stats: CacheStats,
+}
+
+/// How many (scope, owner) pairs the cache remembers budgets for (a few hundred bytes each).
+pub const MAX_KNOWN_BUDGETS: usize = 4096;
+
+/// A (scope, owner) pair's key in the known-budgets map. A collision only makes verify read
+/// other counters than it needs, and skip its early budget check: reserve counts regardless.
+fn owner_hash(scope: Scope, owner: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (scope, owner).hash(&mut h);
+    h.finish()
 }
 
 /// The compiled-policy cache of one container. Thread-safe; the lock is never held while a
@@ -128,6 +152,9 @@ impl PolicyCache {
                     documents: LruCache::unbounded(),
                     document_bytes: 0,
                     combinations: LruCache::new(combinations),
+                    known_budgets: LruCache::new(
+                        NonZeroUsize::new(MAX_KNOWN_BUDGETS).expect("nonzero"),
+                    ),
                     stats: CacheStats::default(),
                 })
             });
@@ -172,12 +199,14 @@ impl PolicyCache {
             let mut cache = lock(inner);
             if let Some(found) = cache.combinations.get(&keys).cloned() {
                 cache.stats.hits += 1;
+                remember_budgets(&mut cache, scopes, &found);
                 return found;
             }
         }
         let result = build(scopes, |i, record| self.document(inner, &keys[i], record));
         let mut cache = lock(inner);
         cache.stats.combined += 1;
+        remember_budgets(&mut cache, scopes, &result);
         // Only combinations of documents the cache holds are kept, so eviction can find them.
         if keys.iter().all(|k| cache.documents.contains(k)) {
             cache.combinations.put(keys, result.clone());
@@ -220,6 +249,53 @@ impl PolicyCache {
     }
 }
 
+impl PolicyCache {
+    /// The budgets the global policy and this user's and agent's policies had when this
+    /// container last decided on them: verify reads these counters in its one BatchGetItem. A
+    /// policy never seen here (or changed since) adds nothing; reserve counts it anyway.
+    pub fn known_budgets(&self, user_id: &str, agent_id: &str) -> Vec<BudgetClaim> {
+        let Some(inner) = &self.inner else {
+            return Vec::new();
+        };
+        let mut cache = lock(inner);
+        [
+            (Scope::Global, ""),
+            (Scope::User, user_id),
+            (Scope::Agent, agent_id),
+        ]
+        .into_iter()
+        .filter_map(|(scope, owner)| cache.known_budgets.get(&owner_hash(scope, owner)).cloned())
+        .flat_map(|claims| claims.iter().cloned().collect::<Vec<_>>())
+        .collect()
+    }
+}
+
+/// Notes each scope's budgets from a combination that worked.
+fn remember_budgets(
+    cache: &mut Inner,
+    scopes: &[(Scope, &str, &PolicyRecord)],
+    result: &Result<Arc<EffectivePolicy>, CombineError>,
+) {
+    let Ok(policy) = result else { return };
+    for (scope, owner, _) in scopes {
+        let key = owner_hash(*scope, owner);
+        // The common case, no budgets anywhere, known as such already: a lookup only.
+        if policy.budgets().is_empty()
+            && cache.known_budgets.get(&key).is_some_and(|k| k.is_empty())
+        {
+            continue;
+        }
+        let wanted = scope.budget_scope();
+        let claims: Arc<[BudgetClaim]> = policy
+            .budgets()
+            .iter()
+            .filter(|b| b.scope == wanted)
+            .cloned()
+            .collect();
+        cache.known_budgets.put(key, claims);
+    }
+}
+
 fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     // A panic while holding the lock leaves the maps consistent (every update is one call).
     inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -236,7 +312,10 @@ fn build(
 ) -> Result<Arc<EffectivePolicy>, CombineError> {
     let mut compiled = Vec::with_capacity(scopes.len());
     for (i, (scope, _, record)) in scopes.iter().enumerate() {
-        compiled.push(document(i, record).map_err(|e| CombineError::Scope(*scope, e))?);
+        compiled.push((
+            *scope,
+            document(i, record).map_err(|e| CombineError::Scope(*scope, e))?,
+        ));
     }
     combine_compiled(compiled)
         .map(Arc::new)

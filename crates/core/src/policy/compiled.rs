@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use super::{PolicyDocument, PolicyError};
 use crate::address::{family, validate_evm, validate_solana, Family};
 use crate::asset::{is_caip2, AssetInfo, AssetTable};
+use crate::budget::{compile_budgets, compile_timezone, Budget};
 use crate::request_url::normalize_host_pattern;
 
 /// A validated policy document of one scope, ready for lookups.
@@ -24,6 +25,8 @@ pub struct CompiledPolicy {
     pub(super) max_authorization_seconds: Option<u64>,
     pub(super) consent_required: bool,
     pub(super) extra_assets: Vec<AssetInfo>,
+    pub(super) budgets: Vec<Budget>,
+    pub(super) timezone: String,
 }
 
 impl CompiledPolicy {
@@ -34,7 +37,7 @@ impl CompiledPolicy {
 
     /// Validates and compiles a document. The checks run in the order of the fields' refusals:
     /// maxPerPayment, maxAuthorizationSeconds, allowedPayTo, blockedPayTo, allowedHosts,
-    /// blockedHosts, allowedNetworks, extraAssets.
+    /// blockedHosts, allowedNetworks, extraAssets, timezone, budgets.
     pub fn compile(doc: &PolicyDocument) -> Result<Self, PolicyError> {
         let max_per_payment_micros = doc.max_per_payment_micros()?;
         if doc.max_authorization_seconds == Some(0) {
@@ -53,6 +56,15 @@ impl CompiledPolicy {
                 .with_extra(&extra_assets)
                 .map_err(PolicyError::ExtraAsset)?;
         }
+        let timezone = match &doc.timezone {
+            Some(name) => {
+                compile_timezone(Some(name)).map_err(PolicyError::Timezone)?;
+                name.clone()
+            }
+            None => "UTC".to_string(),
+        };
+        let budgets = compile_budgets(doc.budgets.as_deref().unwrap_or_default())
+            .map_err(PolicyError::Budget)?;
         Ok(CompiledPolicy {
             allowed_pay_to,
             blocked_pay_to,
@@ -65,6 +77,8 @@ impl CompiledPolicy {
             max_authorization_seconds: doc.max_authorization_seconds,
             consent_required: doc.consent_required == Some(true),
             extra_assets,
+            budgets,
+            timezone,
         })
     }
 }

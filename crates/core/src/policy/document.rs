@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::CompiledPolicy;
 use crate::asset::AssetInfo;
+use crate::budget::BudgetDocument;
 use crate::money::{parse_usd, MoneyError};
 
 /// Why a policy document, or the combination of several, was refused.
@@ -52,10 +53,16 @@ pub enum PolicyError {
     /// An entry of `extraAssets` is invalid, or conflicts with a known asset or another scope's.
     #[error("extraAssets: {0}")]
     ExtraAsset(String),
+    /// `budgets` breaks a rule (named in the message).
+    #[error("budgets: {0}")]
+    Budget(String),
+    /// `timezone` is not an IANA time zone name.
+    #[error("{0}")]
+    Timezone(String),
 }
 
 /// Every field a policy document may have, as written in JSON.
-pub const POLICY_FIELDS: [&str; 11] = [
+pub const POLICY_FIELDS: [&str; 13] = [
     "allowedPayTo",
     "blockedPayTo",
     "allowedHosts",
@@ -67,6 +74,8 @@ pub const POLICY_FIELDS: [&str; 11] = [
     "maxAuthorizationSeconds",
     "allowedTools",
     "consentRequired",
+    "budgets",
+    "timezone",
 ];
 
 impl PolicyError {
@@ -81,6 +90,8 @@ impl PolicyError {
             PolicyError::PayTo { field, .. } | PolicyError::Host { field, .. } => Some(field),
             PolicyError::Network(_) => Some("allowedNetworks"),
             PolicyError::ExtraAsset(_) => Some("extraAssets"),
+            PolicyError::Budget(_) => Some("budgets"),
+            PolicyError::Timezone(_) => Some("timezone"),
         }
     }
 }
@@ -121,6 +132,8 @@ present_field!(de_max_per_payment, "maxPerPayment");
 present_field!(de_allowed_tools, "allowedTools");
 present_field!(de_max_authorization_seconds, "maxAuthorizationSeconds");
 present_field!(de_consent_required, "consentRequired");
+present_field!(de_budgets, "budgets");
+present_field!(de_timezone, "timezone");
 
 /// One stored policy document, of any scope. `null` is refused: leave a field out to not restrict.
 // `remote = "Self"` makes the derives inherent functions, so the trait impls below can refuse a
@@ -206,6 +219,20 @@ pub struct PolicyDocument {
         skip_serializing_if = "Option::is_none"
     )]
     pub consent_required: Option<bool>,
+    /// Limits across sessions per calendar or rolling window (see [`crate::budget`]).
+    #[serde(
+        default,
+        deserialize_with = "de_budgets",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub budgets: Option<Vec<BudgetDocument>>,
+    /// The IANA time zone of the calendar budget windows; UTC when absent.
+    #[serde(
+        default,
+        deserialize_with = "de_timezone",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timezone: Option<String>,
 }
 
 impl serde::Serialize for PolicyDocument {
@@ -478,6 +505,23 @@ mod tests {
                 r#"{"extraAssets":[{"network":"eip155:8453"}]}"#.to_string(),
                 Some("extraAssets"),
             ),
+            (
+                r#"{"budgets":[{"window":"fortnight","count":1}]}"#.to_string(),
+                Some("budgets"),
+            ),
+            (
+                r#"{"budgets":[{"window":"day"}]}"#.to_string(),
+                Some("budgets"),
+            ),
+            (
+                r#"{"budgets":{"window":"day"}}"#.to_string(),
+                Some("budgets"),
+            ),
+            (
+                r#"{"timezone":"Mars/Olympus"}"#.to_string(),
+                Some("timezone"),
+            ),
+            (r#"{"timezone":3}"#.to_string(), Some("timezone")),
             (r#"{"maxPerPaymnet":"5"}"#.to_string(), None),
             (
                 r#"{"maxPerPayment":"1","maxPerPayment":"2"}"#.to_string(),
@@ -508,6 +552,8 @@ mod tests {
             max_authorization_seconds: Some(1),
             allowed_tools: Some(vec![]),
             consent_required: Some(true),
+            budgets: Some(vec![]),
+            timezone: Some("UTC".into()),
         };
         let value = serde_json::to_value(&full).unwrap();
         let mut keys: Vec<&str> = value
@@ -520,6 +566,37 @@ mod tests {
         keys.sort_unstable();
         known.sort_unstable();
         assert_eq!(keys, known);
+    }
+
+    #[test]
+    fn budgets_and_their_timezone_are_read_and_every_scope_keeps_its_own() {
+        // GIVEN a global day budget in Paris and an agent rolling budget in UTC
+        let global =
+            doc(r#"{"timezone":"Europe/Paris","budgets":[{"window":"day","amountUsd":"20.00"}]}"#);
+        let user = doc("{}");
+        let agent = doc(r#"{"budgets":[{"window":{"rollingSeconds":3600},"count":5}]}"#);
+        // WHEN combined THEN both apply, each with its scope and zone
+        let p = super::super::combine(&[&global, &user, &agent]).unwrap();
+        let got: Vec<(crate::budget::BudgetScope, String, &str)> = p
+            .budgets()
+            .iter()
+            .map(|b| (b.scope, b.window.id(), b.timezone.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    crate::budget::BudgetScope::Global,
+                    "day".into(),
+                    "Europe/Paris"
+                ),
+                (
+                    crate::budget::BudgetScope::Agent,
+                    "rolling3600".into(),
+                    "UTC"
+                ),
+            ]
+        );
     }
 
     #[test]

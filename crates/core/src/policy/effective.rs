@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use super::{CompiledPolicy, PolicyDocument, PolicyError};
+use super::{CompiledPolicy, PolicyDocument, PolicyError, Scope};
 use crate::asset::{AssetInfo, AssetTable};
+use crate::budget::BudgetClaim;
 use crate::request_url::normalize_host;
 
 /// The authorization window when no policy sets `maxAuthorizationSeconds`.
@@ -26,21 +27,44 @@ pub struct EffectivePolicy {
     max_authorization_seconds: u64,
     consent_required: bool,
     asset_table: AssetTable,
+    budgets: Vec<BudgetClaim>,
 }
 
-/// Validates and combines policy documents; an empty slice restricts nothing (the caller
+/// Validates and combines policy documents, given in scope order (global, user, agent; a fourth
+/// and later document counts as agent scope); an empty slice restricts nothing (the caller
 /// handles POLICY_MISSING).
 pub fn combine(docs: &[&PolicyDocument]) -> Result<EffectivePolicy, PolicyError> {
     let scopes = docs
         .iter()
-        .map(|d| CompiledPolicy::compile(d).map(Arc::new))
+        .enumerate()
+        .map(|(i, d)| {
+            let scope = [Scope::Global, Scope::User, Scope::Agent][i.min(2)];
+            CompiledPolicy::compile(d).map(|c| (scope, Arc::new(c)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     combine_compiled(scopes)
 }
 
 /// Combines compiled scopes. Only the extra assets are checked across scopes here (two scopes
-/// describing one token differently is an error); the lists are shared, not merged.
-pub fn combine_compiled(scopes: Vec<Arc<CompiledPolicy>>) -> Result<EffectivePolicy, PolicyError> {
+/// describing one token differently is an error); the lists are shared, not merged. Budgets are
+/// not combined: every scope's budgets apply, each counted on its own.
+pub fn combine_compiled(
+    scoped: Vec<(Scope, Arc<CompiledPolicy>)>,
+) -> Result<EffectivePolicy, PolicyError> {
+    let budgets = scoped
+        .iter()
+        .flat_map(|(scope, policy)| {
+            let scope = scope.budget_scope();
+            policy.budgets.iter().map(move |b| BudgetClaim {
+                scope,
+                window: b.window,
+                timezone: policy.timezone.clone(),
+                amount_micros: b.amount_micros,
+                count: b.count,
+            })
+        })
+        .collect();
+    let scopes: Vec<Arc<CompiledPolicy>> = scoped.into_iter().map(|(_, p)| p).collect();
     let extra_assets: Vec<AssetInfo> = scopes
         .iter()
         .flat_map(|s| s.extra_assets.iter().cloned())
@@ -62,6 +86,7 @@ pub fn combine_compiled(scopes: Vec<Arc<CompiledPolicy>>) -> Result<EffectivePol
             .min(MAX_AUTHORIZATION_CEILING_SECONDS),
         consent_required: scopes.iter().any(|s| s.consent_required),
         asset_table,
+        budgets,
         scopes,
     })
 }
@@ -163,7 +188,12 @@ impl EffectivePolicy {
         self.consent_required
     }
 
-    /// The trusted asset table plus every scope's extra assets.
+    /// Every scope's budgets, each with its scope and time zone.
+    pub fn budgets(&self) -> &[BudgetClaim] {
+        &self.budgets
+    }
+
+    /// The trusted asset table with every scope's extra assets.
     pub fn asset_table(&self) -> &AssetTable {
         &self.asset_table
     }
