@@ -5,6 +5,7 @@ mod authorize;
 mod authorize_agentcore;
 mod common;
 mod ledger_agentcore_sessions;
+mod ledger_budgets;
 mod ledger_events;
 mod ledger_flow;
 mod ledger_hold_token;

@@ -9,6 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::address::{addresses_equal, normalize_address};
+use crate::budget::CounterKey;
 use crate::canonical::canonicalize;
 use crate::keys::KeyRing;
 
@@ -170,6 +171,9 @@ pub struct Hold {
     /// The last failure's reason, as the facilitator gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_settlement_error: Option<String>,
+    /// The budget counters the reserve charged: a void returns the amount to each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_counters: Vec<CounterKey>,
     /// The request that made the hold's last change: a re-send of that request is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_id: Option<String>,

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use predebit_core::budget::{CounterCharge, CounterKey};
 use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, SignedRecord};
 use predebit_core::ledger::port::{SessionPage, MAX_HOLDS_PER_PAGE};
 use predebit_core::ledger::{
@@ -29,7 +30,7 @@ use crate::items::{
     self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
     user_policy_pk, Item, SESSION_SK,
 };
-use crate::tables::{HOLD_EXPIRES_AT, OPEN_HOLDS_INDEX, OPEN_SHARD, PK, SK};
+use crate::tables::{COUNTER_TTL, HOLD_EXPIRES_AT, OPEN_HOLDS_INDEX, OPEN_SHARD, PK, SK};
 
 /// Attempts for a transaction cancelled only by conflicting transactions.
 pub const MAX_TRANSACTION_ATTEMPTS: u32 = 8;
@@ -163,6 +164,57 @@ fn check(
                 )
                 .build()
                 .expect("condition check has key, table and condition"),
+        )
+        .build()
+}
+
+/// Adds one payment to a budget counter (created at the first), under the charge's limits:
+/// conditions cannot add, so each says how much the counter may hold before the payment.
+fn budget_charge(charge: &CounterCharge, table: &str) -> TransactWriteItem {
+    let mut conditions = Vec::new();
+    let mut vals = vec![
+        (":m", n(charge.micros)),
+        (":one", n(1)),
+        (":ttl", n(charge.ttl)),
+    ];
+    if let Some(max) = charge.max_micros_before {
+        conditions.push("(attribute_not_exists(spentMicros) OR spentMicros <= :maxm)");
+        vals.push((":maxm", n(max)));
+    }
+    if let Some(max) = charge.max_count_before {
+        conditions.push("(attribute_not_exists(paymentCount) OR paymentCount <= :maxc)");
+        vals.push((":maxc", n(max)));
+    }
+    // Every budget has a limit; a charge without one (none today) is still one item, always true.
+    let condition = if conditions.is_empty() {
+        "attribute_not_exists(pk) OR attribute_exists(pk)".to_string()
+    } else {
+        conditions.join(" AND ")
+    };
+    update(
+        pk_sk_key(charge.key.pk.clone(), &charge.key.sk),
+        table,
+        "SET #ttl = if_not_exists(#ttl, :ttl) ADD spentMicros :m, paymentCount :one",
+        &condition,
+        names(&[("#ttl", COUNTER_TTL)]),
+        values(vals),
+    )
+}
+
+/// Moves `micros` and `count` payments into (positive) or out of (negative) a budget counter,
+/// without a condition: a void returns what its reserve charged; a late settlement counts what
+/// was paid.
+fn budget_adjust(key: &CounterKey, micros: i128, count: i64, table: &str) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(pk_sk_key(key.pk.clone(), &key.sk)))
+                .update_expression("ADD spentMicros :m, paymentCount :c")
+                .expression_attribute_values(":m", AttributeValue::N(micros.to_string()))
+                .expression_attribute_values(":c", AttributeValue::N(count.to_string()))
+                .build()
+                .expect("update has key, table and expression"),
         )
         .build()
 }
@@ -328,7 +380,10 @@ impl DynamoStore {
 
     /// A hold transition with a session update. The amount comes from the caller's hint (checked
     /// by the condition), else from one read of the hold; a wrong hint is corrected from the hold
-    /// the failed condition returns, so nothing moves by a wrong amount.
+    /// the failed condition returns, so nothing moves by a wrong amount. With `void`, the amount
+    /// also goes back to every budget counter the hold charged: on the hint path the first try
+    /// assumes none (and says so in its condition), and a hold that has some is retried with
+    /// them, so no counter is ever left charged for a voided hold.
     #[allow(clippy::too_many_arguments)]
     async fn move_amount(
         &self,
@@ -339,32 +394,54 @@ impl DynamoStore {
         hold_condition: &str,
         hold_values: Vec<(&str, AttributeValue)>,
         session_set: &str,
+        void: bool,
         w: Write<'_>,
     ) -> Result<Transition, StoreError> {
-        let mut amount = match amount_hint {
-            Some(m) => m,
+        let (mut amount, mut counters) = match amount_hint {
+            Some(m) => (m, None),
             None => match self.get_hold(session_id, payment_id).await? {
-                Some(h) => h.amount_micros,
+                Some(h) => (h.amount_micros, Some(h.budget_counters)),
                 None => return Ok(Transition::NotApplied(None)),
             },
         };
         for _ in 0..2 {
-            let items = self.hold_and_session(
+            let condition = match (void, &counters) {
+                (true, None) => {
+                    format!("({hold_condition}) AND attribute_not_exists(budgetCounters)")
+                }
+                _ => hold_condition.to_string(),
+            };
+            let mut items = self.hold_and_session(
                 session_id,
                 payment_id,
                 amount,
                 hold_set,
-                hold_condition,
+                &condition,
                 hold_values.clone(),
                 session_set,
                 "attribute_exists(pk)",
             );
-            let label = format!("{payment_id}/{hold_set}/{hold_condition}/{amount}");
+            if void {
+                items.extend(
+                    counters.iter().flatten().map(|key| {
+                        budget_adjust(key, -i128::from(amount), -1, &self.tables().ledger)
+                    }),
+                );
+            }
+            let label = format!("{payment_id}/{hold_set}/{condition}/{amount}");
             match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => return Ok(Transition::Done(None)),
                 TxOutcome::Conflict => return Ok(Transition::Conflict),
                 TxOutcome::Cancelled(reasons) => match old_item::<Hold>(&reasons, 0, "hold") {
-                    Some(found) if found.amount_micros != amount => amount = found.amount_micros,
+                    Some(found)
+                        if found.amount_micros != amount
+                            || (void
+                                && counters.is_none()
+                                && !found.budget_counters.is_empty()) =>
+                    {
+                        amount = found.amount_micros;
+                        counters = Some(found.budget_counters);
+                    }
                     found => return Ok(Transition::NotApplied(found)),
                 },
             }
@@ -448,6 +525,10 @@ impl LedgerStore for DynamoStore {
             });
             checks.push("policy");
         }
+        for charge in &req.budget_charges {
+            tx.push(budget_charge(charge, &t.ledger));
+            checks.push("budget");
+        }
         let w = Write {
             request_id: &req.request_id,
             now: req.now,
@@ -483,6 +564,16 @@ impl LedgerStore for DynamoStore {
                     old_item::<ConsentRecord>(&reasons, index, "consent").as_ref(),
                     req.now,
                 ),
+                "budget" => {
+                    let budget_index = index - (checks.len() - req.budget_charges.len());
+                    (
+                        ReasonCode::BudgetExceeded,
+                        format!(
+                            "{} would be exceeded",
+                            req.budget_charges[budget_index].label
+                        ),
+                    )
+                }
                 _ => (
                     ReasonCode::PolicyChanged,
                     "a policy changed since the decision".to_string(),
@@ -576,6 +667,7 @@ impl LedgerStore for DynamoStore {
             "#st = :from AND network = :network",
             hold_values,
             "SET reservedMicros = reservedMicros - :m, settledMicros = settledMicros + :m",
+            false,
             w,
         )
         .await
@@ -614,6 +706,11 @@ impl LedgerStore for DynamoStore {
                 hold_values(),
                 "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :m",
                 "availableMicros >= :m",
+            );
+            items.extend(
+                hold.budget_counters
+                    .iter()
+                    .map(|key| budget_adjust(key, i128::from(m), 1, &self.tables().ledger)),
             );
             if let Some(a) = available_seen.filter(|a| *a < m) {
                 items[1] = update(
@@ -716,6 +813,7 @@ impl LedgerStore for DynamoStore {
                 (":now", n(now)),
             ],
             "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
+            true,
             w,
         )
         .await
@@ -758,7 +856,7 @@ impl LedgerStore for DynamoStore {
 
     async fn expire_hold(&self, hold: &Hold, w: Write<'_>) -> Result<Transition, StoreError> {
         let now = w.now;
-        let items = self.hold_and_session(
+        let mut items = self.hold_and_session(
             &hold.payment_session_id,
             &hold.payment_id,
             hold.amount_micros,
@@ -773,6 +871,14 @@ impl LedgerStore for DynamoStore {
             "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
             "attribute_exists(pk)",
         );
+        items.extend(hold.budget_counters.iter().map(|key| {
+            budget_adjust(
+                key,
+                -i128::from(hold.amount_micros),
+                -1,
+                &self.tables().ledger,
+            )
+        }));
         let label = format!("{}/expire", hold.payment_id);
         match self.transact(items, w, &label).await? {
             TxOutcome::Committed => {

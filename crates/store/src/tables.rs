@@ -20,6 +20,9 @@ pub const OPEN_HOLDS_INDEX: &str = "open-holds";
 pub const OPEN_SHARD: &str = "openShard";
 /// Sort key of the open-holds index: when the open hold expires.
 pub const HOLD_EXPIRES_AT: &str = "holdExpiresAt";
+/// The ledger table's time-to-live attribute: set on budget counters only (a week after their
+/// window ends), never on sessions or holds.
+pub const COUNTER_TTL: &str = "ttl";
 
 /// A key attribute and its DynamoDB scalar type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -83,6 +83,8 @@ pub struct CounterKey {
 pub struct CounterCharge {
     /// The counter.
     pub key: CounterKey,
+    /// The payment's micro-USD, added to the counter.
+    pub micros: u64,
     /// The most `spentMicros` may be before this payment.
     pub max_micros_before: Option<u64>,
     /// The most `paymentCount` may be before this payment.
@@ -164,6 +166,7 @@ pub fn charges(
             };
             let charge = by_key.entry(key.clone()).or_insert_with(|| CounterCharge {
                 key,
+                micros,
                 max_micros_before: None,
                 max_count_before: None,
                 ttl: slot.end.saturating_add(COUNTER_KEEP_SECONDS),
@@ -350,6 +353,7 @@ mod tests {
                 pk: "p".into(),
                 sk: "s".into(),
             },
+            micros: 1,
             max_micros_before: Some(10),
             max_count_before: Some(2),
             ttl: 0,

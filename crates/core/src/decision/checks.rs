@@ -83,7 +83,7 @@ fn budgets(
 
 /// BUDGET_EXCEEDED for a payment larger than a budget; POLICY_INVALID for one that cannot be
 /// computed. Both name the budget (the operator's scope and window), never an amount.
-pub(crate) fn budget_refusal(refusal: BudgetRefusal) -> (ReasonCode, String) {
+pub fn budget_refusal(refusal: BudgetRefusal) -> (ReasonCode, String) {
     match refusal {
         BudgetRefusal::Exceeded(label) => (
             ReasonCode::BudgetExceeded,

@@ -30,6 +30,7 @@ use crate::store::{StoreError, VerifyKeys, VerifyReader};
 use crate::verify::VerifyRequest;
 use crate::x402::Requirement;
 
+pub use checks::budget_refusal;
 pub use prepare::{prepare, prepare_request, Prepared};
 pub use seal::finish;
 pub use select::{check_position, select, CHECK_ORDER};

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use crate::budget::CounterCharge;
 use crate::hold::{Hold, HoldState, SettlementRecord, SignedRecord};
 use crate::reason::ReasonCode;
 use crate::records::{PolicyVersions, SessionRecord};
@@ -35,6 +36,8 @@ pub struct ReserveRequest {
     pub now: u64,
     /// The request asking (also on the hold as `lastRequestId`).
     pub request_id: String,
+    /// The budget counters to charge, each under its condition (the hold lists their keys).
+    pub budget_charges: Vec<CounterCharge>,
 }
 
 /// How `reserve` came out in the store.
@@ -158,7 +161,8 @@ pub async fn read_whole_session<S: LedgerStore + Sync>(
 /// The ledger's port: each method is one request on the happy path.
 pub trait LedgerStore {
     /// One transaction: put the hold if absent; take the amount from the session if available,
-    /// open, unexpired and the user's; check agent, consent and policy versions.
+    /// open, unexpired and the user's; charge each budget counter if it has room; check agent,
+    /// consent and policy versions.
     fn reserve(
         &self,
         req: &ReserveRequest,
@@ -186,7 +190,8 @@ pub trait LedgerStore {
         w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// VOIDED -> POSTED (`late`): settled grows, taken from available where it can be and from
-    /// overdraft for the rest.
+    /// overdraft for the rest; the budget counters count it again, without a condition (it was
+    /// paid).
     fn post_late(
         &self,
         hold: &Hold,
@@ -203,7 +208,8 @@ pub trait LedgerStore {
         network: &str,
         w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// PENDING -> VOIDED: reserved back to available (`amount_micros` as for [`Self::post`]).
+    /// PENDING -> VOIDED: reserved back to available, and the amount back to every budget
+    /// counter the hold charged (`amount_micros` as for [`Self::post`]).
     fn release(
         &self,
         session_id: &str,

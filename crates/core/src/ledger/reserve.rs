@@ -6,6 +6,8 @@ use super::events::Fields;
 use super::refusals::{token_refusal, unavailable};
 use super::responses::{ok, refused};
 use super::{Ledger, LedgerStore, ReserveRequest, ReserveResult};
+use crate::budget::charges;
+use crate::decision::budget_refusal;
 use crate::hold::{fingerprint, open_shard, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
 use crate::hold_token;
 use crate::keys::KeyRing;
@@ -38,14 +40,27 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
                 }
             }
         }
-        let hold = new_hold(
+        let budget_charges = charges(
+            &claims.budgets,
+            &claims.user_id,
+            &claims.agent_id,
+            claims.amount_micros,
+            now,
+        )
+        .map_err(|refusal| {
+            let (reason, detail) = budget_refusal(refusal);
+            refused(Some(f.op), reason, &detail)
+        })?;
+        let mut hold = new_hold(
             &claims,
             &token_str,
             keys,
             now,
             self.config.pending_window_seconds,
         );
+        hold.budget_counters = budget_charges.iter().map(|c| c.key.clone()).collect();
         let request = ReserveRequest {
+            budget_charges,
             hold: hold.clone(),
             user_id: claims.user_id.clone(),
             consent_required: claims.consent_required,
@@ -157,6 +172,7 @@ pub fn new_hold(
         void_reason: None,
         settlement_failures: 0,
         last_settlement_error: None,
+        budget_counters: Vec::new(),
         last_request_id: None,
         mac_kid: String::new(),
         mac: String::new(),

@@ -1,0 +1,369 @@
+//! Budgets across sessions on DynamoDB Local: counted in the reserve transaction, returned on
+//! void, kept on commit, read by verify in its one BatchGetItem, never passed by concurrent
+//! reserves on many sessions.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use predebit_core::budget::{counter_keys, BudgetClaim, BudgetScope, BudgetWindow, CounterKey};
+use predebit_store::dynamodb::PolicyScope;
+use predebit_store::DynamoStore;
+use predebit_tests::{dynamodb_client_with, fresh_store_with, RequestCounter};
+use serde_json::{json, Value};
+
+use crate::common::NOW;
+use crate::ledger_flow::{assert_invariant, pid, Flow};
+
+const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+const SESSION_EXPIRES_AT: u64 = 4_102_444_800;
+
+fn store(flow: &Flow) -> &DynamoStore {
+    flow.ledger.ledger().store()
+}
+
+/// Gives user-alice the demo's $5 cap plus `budgets` (JSON list) in `timezone`.
+async fn alice_budgets(flow: &Flow, budgets: Value, timezone: &str) {
+    let doc = json!({"maxPerPayment": "5.00", "timezone": timezone, "budgets": budgets});
+    store(flow)
+        .put_policy(&PolicyScope::User("user-alice".into()), &doc.to_string())
+        .await
+        .unwrap();
+}
+
+async fn open_session(flow: &Flow, id: &str, limit: &str) {
+    let opened = flow
+        .op(
+            json!({"version": "1", "op": "openSession", "paymentSessionId": id,
+            "userId": "user-alice", "limit": limit, "expiresAt": SESSION_EXPIRES_AT}),
+        )
+        .await;
+    assert_eq!(opened["ok"], true, "{opened}");
+}
+
+fn reserve(token: &str) -> Value {
+    json!({"version": "1", "op": "reserve", "decisionToken": token})
+}
+
+fn mark_sent(session: &str, payment_id: &str, atomic: &str, valid_before: u64) -> Value {
+    json!({"version": "1", "op": "markSent", "paymentSessionId": session, "paymentId": payment_id,
+        "signed": {"to": MERCHANT, "value": atomic, "network": "eip155:8453", "validBefore": valid_before}})
+}
+
+fn commit(session: &str, payment_id: &str, n: u64) -> Value {
+    json!({"version": "1", "op": "commit", "paymentSessionId": session, "paymentId": payment_id,
+        "settlement": {"success": true, "transaction": format!("0x{n:064x}"), "network": "base"}})
+}
+
+/// (spentMicros, paymentCount) of a counter, (0, 0) when absent.
+async fn counter(flow: &Flow, key: &CounterKey) -> (i64, i64) {
+    let out = store(flow)
+        .client()
+        .get_item()
+        .table_name(&store(flow).tables().ledger)
+        .key("pk", AttributeValue::S(key.pk.clone()))
+        .key("sk", AttributeValue::S(key.sk.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let number = |name: &str| {
+        out.item()
+            .and_then(|i| i.get(name))
+            .and_then(|v| v.as_n().ok())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    (number("spentMicros"), number("paymentCount"))
+}
+
+async fn counters(flow: &Flow, keys: &[CounterKey]) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        out.push(counter(flow, key).await);
+    }
+    out
+}
+
+fn day_key(now: u64, timezone: &str) -> CounterKey {
+    let claim = BudgetClaim {
+        scope: BudgetScope::User,
+        window: BudgetWindow::Day,
+        timezone: timezone.into(),
+        amount_micros: Some(1),
+        count: None,
+    };
+    counter_keys(&[claim], "user-alice", "agent-research", now).remove(0)
+}
+
+#[tokio::test]
+async fn a_daily_budget_stops_a_second_session_at_reserve_and_warm_verify_declines_it_early() {
+    // GIVEN alice's daily budget of $3 and two of her sessions, and a decision for $1.50 on the
+    // second made while nothing was spent yet
+    let flow = Flow::new("budget-day").await;
+    alice_budgets(
+        &flow,
+        json!([{"window": "day", "amountUsd": "3.00"}]),
+        "UTC",
+    )
+    .await;
+    open_session(&flow, "ps-alice-b", "25.00").await;
+    let early = flow.approve(&pid(1), "1500000", "ps-alice-b").await;
+
+    // WHEN $2 is paid on the first session
+    let first = flow.approve(&pid(2), "2000000", "ps-alice-main").await;
+    assert_eq!(flow.op(reserve(&first)).await["ok"], true);
+    let sent = flow
+        .op(mark_sent("ps-alice-main", &pid(2), "2000000", NOW + 60))
+        .await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(
+        flow.op(commit("ps-alice-main", &pid(2), 2)).await["ok"],
+        true
+    );
+    assert_eq!(counter(&flow, &day_key(NOW, "UTC")).await, (2_000_000, 1));
+
+    // THEN the earlier decision cannot reserve on the second session: nothing changes there
+    let refused = flow.op(reserve(&early)).await;
+    assert_eq!(refused["reasonCode"], "BUDGET_EXCEEDED", "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("the user's day budget"));
+    let b = flow.session("ps-alice-b").await;
+    assert_eq!((b.available_micros, b.reserved_micros), (25_000_000, 0));
+    assert_eq!(counter(&flow, &day_key(NOW, "UTC")).await, (2_000_000, 1));
+
+    // AND a warm verify reads the counter and declines the same payment early
+    let again = flow
+        .verify
+        .handle_json(
+            &crate::ledger_flow::sample_verify_event(&pid(3), "1500000", "ps-alice-b"),
+            "it",
+            NOW,
+        )
+        .await;
+    assert_eq!(again["reasonCode"], "BUDGET_EXCEEDED", "{again}");
+
+    // AND exactly the rest of the day's budget still fits
+    let rest = flow.approve(&pid(4), "1000000", "ps-alice-b").await;
+    assert_eq!(flow.op(reserve(&rest)).await["ok"], true);
+    assert_eq!(counter(&flow, &day_key(NOW, "UTC")).await, (3_000_000, 2));
+
+    // AND the next day counts afresh
+    let tomorrow = NOW + 86_400;
+    let next = flow
+        .approve_at(&pid(5), "2000000", "ps-alice-b", tomorrow)
+        .await;
+    assert_eq!(flow.op_at(reserve(&next), tomorrow + 1).await["ok"], true);
+    assert_eq!(
+        counter(&flow, &day_key(tomorrow, "UTC")).await,
+        (2_000_000, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_void_returns_the_amount_to_every_counter_and_a_commit_keeps_it() {
+    // GIVEN a daily amount, a weekly count and a rolling hour on alice, in Paris
+    let flow = Flow::new("budget-void").await;
+    alice_budgets(
+        &flow,
+        json!([{"window": "day", "amountUsd": "4.00"}, {"window": "week", "count": 10},
+               {"window": {"rollingSeconds": 3600}, "amountUsd": "4.00"}]),
+        "Europe/Paris",
+    )
+    .await;
+    let claims = vec![
+        BudgetClaim {
+            scope: BudgetScope::User,
+            window: BudgetWindow::Day,
+            timezone: "Europe/Paris".into(),
+            amount_micros: Some(1),
+            count: None,
+        },
+        BudgetClaim {
+            scope: BudgetScope::User,
+            window: BudgetWindow::Week,
+            timezone: "Europe/Paris".into(),
+            amount_micros: None,
+            count: Some(1),
+        },
+        BudgetClaim {
+            scope: BudgetScope::User,
+            window: BudgetWindow::Rolling(3600),
+            timezone: "Europe/Paris".into(),
+            amount_micros: Some(1),
+            count: None,
+        },
+    ];
+    let keys = counter_keys(&claims, "user-alice", "agent-research", NOW + 1);
+    assert_eq!(keys.len(), 7);
+    // WHEN $2 is reserved THEN every counter holds it
+    let t1 = flow.approve(&pid(11), "2000000", "ps-alice-main").await;
+    let held = flow.op(reserve(&t1)).await;
+    assert_eq!(held["ok"], true, "{held}");
+    assert!(counters(&flow, &keys)
+        .await
+        .iter()
+        .all(|c| *c == (2_000_000, 1)));
+
+    // WHEN it is released with the amount given (the path that reads nothing first)
+    let released = flow
+        .op(
+            json!({"version": "1", "op": "release", "paymentSessionId": "ps-alice-main",
+            "paymentId": pid(11), "reason": "NOT_SENT", "amountMicros": 2_000_000}),
+        )
+        .await;
+    assert_eq!(released["ok"], true, "{released}");
+    // THEN every counter is back to nothing
+    assert!(
+        counters(&flow, &keys).await.iter().all(|c| *c == (0, 0)),
+        "{:?}",
+        counters(&flow, &keys).await
+    );
+
+    // WHEN $3 is reserved and expires unsent THEN it is returned too
+    let t2 = flow.approve(&pid(12), "3000000", "ps-alice-main").await;
+    assert_eq!(flow.op(reserve(&t2)).await["ok"], true);
+    let expired = flow
+        .op_at(json!({"version": "1", "op": "expire"}), NOW + 1000)
+        .await;
+    assert_eq!(expired["expired"]["pending"], 1, "{expired}");
+    assert!(counters(&flow, &keys).await.iter().all(|c| *c == (0, 0)));
+
+    // WHEN $1.25 is reserved, sent and committed THEN it stays counted
+    let t3 = flow.approve(&pid(13), "1250000", "ps-alice-main").await;
+    assert_eq!(flow.op(reserve(&t3)).await["ok"], true);
+    assert_eq!(
+        flow.op(mark_sent("ps-alice-main", &pid(13), "1250000", NOW + 60))
+            .await["ok"],
+        true
+    );
+    assert_eq!(
+        flow.op(commit("ps-alice-main", &pid(13), 13)).await["ok"],
+        true
+    );
+    assert!(counters(&flow, &keys)
+        .await
+        .iter()
+        .all(|c| *c == (1_250_000, 1)));
+    assert_invariant(&flow.session("ps-alice-main").await);
+}
+
+#[tokio::test]
+async fn a_late_settlement_after_expiry_is_counted_again() {
+    // GIVEN a $2 payment on a daily budget, sent, then expired unsettled
+    let flow = Flow::new("budget-late").await;
+    alice_budgets(
+        &flow,
+        json!([{"window": "day", "amountUsd": "3.00"}]),
+        "UTC",
+    )
+    .await;
+    let t = flow.approve(&pid(21), "2000000", "ps-alice-main").await;
+    assert_eq!(flow.op(reserve(&t)).await["ok"], true);
+    assert_eq!(
+        flow.op(mark_sent("ps-alice-main", &pid(21), "2000000", NOW + 60))
+            .await["ok"],
+        true
+    );
+    let expired = flow
+        .op_at(json!({"version": "1", "op": "expire"}), NOW + 600)
+        .await;
+    assert_eq!(expired["expired"]["sent"], 1, "{expired}");
+    assert_eq!(counter(&flow, &day_key(NOW, "UTC")).await, (0, 0));
+    // WHEN its settlement arrives after all THEN it is counted: it was paid
+    let late = flow
+        .op_at(commit("ps-alice-main", &pid(21), 21), NOW + 700)
+        .await;
+    assert_eq!(late["ok"], true, "{late}");
+    assert_eq!(late["hold"]["late"], true);
+    assert_eq!(counter(&flow, &day_key(NOW, "UTC")).await, (2_000_000, 1));
+}
+
+#[tokio::test]
+async fn of_thirty_concurrent_reserves_on_six_sessions_the_daily_count_lets_exactly_five_hold() {
+    // GIVEN at most 5 payments a day for alice, six sessions, five decisions on each
+    let flow = Arc::new(Flow::new("budget-race").await);
+    alice_budgets(&flow, json!([{"window": "day", "count": 5}]), "UTC").await;
+    let mut tokens = Vec::new();
+    for s in 0..6u64 {
+        let session = format!("ps-alice-race-{s}");
+        open_session(&flow, &session, "25.00").await;
+        for p in 0..5u64 {
+            tokens.push(
+                flow.approve(&pid(100 + s * 10 + p), "100000", &session)
+                    .await,
+            );
+        }
+    }
+    // WHEN all reserve at once
+    let barrier = Arc::new(tokio::sync::Barrier::new(tokens.len()));
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let (flow, barrier) = (flow.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                loop {
+                    let answer = flow.op(reserve(&token)).await;
+                    if answer["reasonCode"] != "STORE_CONFLICT" {
+                        return answer;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut held = 0;
+    for h in handles {
+        let answer = h.await.unwrap();
+        match answer["ok"].as_bool() {
+            Some(true) => held += 1,
+            _ => assert_eq!(answer["reasonCode"], "BUDGET_EXCEEDED", "{answer}"),
+        }
+    }
+    // THEN exactly five hold, and the counter says five
+    assert_eq!(held, 5);
+    assert_eq!(counter(&flow, &day_key(NOW, "UTC")).await, (500_000, 5));
+    let reserved: u64 = {
+        let mut sum = 0;
+        for s in 0..6 {
+            let session = flow.session(&format!("ps-alice-race-{s}")).await;
+            assert_invariant(&session);
+            sum += session.reserved_micros;
+        }
+        sum
+    };
+    assert_eq!(reserved, 500_000);
+}
+
+#[tokio::test]
+async fn verify_with_budget_counters_is_still_exactly_one_dynamodb_request() {
+    // GIVEN a store that counts requests and alice with three budgets (seven counters)
+    let counter = RequestCounter::default();
+    let client = dynamodb_client_with({
+        let c = counter.clone();
+        move |b| b.interceptor(c)
+    })
+    .await;
+    let flow = Flow::over(fresh_store_with("budget-count", client).await).await;
+    alice_budgets(
+        &flow,
+        json!([{"window": "day", "amountUsd": "4.00"}, {"window": "month", "count": 10},
+               {"window": {"rollingSeconds": 600}, "count": 3}]),
+        "America/New_York",
+    )
+    .await;
+    let event = crate::ledger_flow::sample_verify_event(&pid(31), "1000000", "ps-alice-main");
+    // WHEN a container decides twice (the second with the counters it now knows of)
+    for _ in 0..2 {
+        let before = counter.sent();
+        let answer = flow.verify.handle_json(&event, "it", NOW).await;
+        assert_eq!(answer["decision"], "YES", "{answer}");
+        // THEN each decision is one request
+        assert_eq!(counter.sent() - before, 1);
+    }
+    // AND the reserve is still one request
+    let token = flow.approve(&pid(32), "1000000", "ps-alice-main").await;
+    let before = counter.sent();
+    assert_eq!(flow.op(reserve(&token)).await["ok"], true);
+    assert_eq!(counter.sent() - before, 1);
+}
