@@ -367,3 +367,280 @@ async fn verify_with_budget_counters_is_still_exactly_one_dynamodb_request() {
     assert_eq!(flow.op(reserve(&token)).await["ok"], true);
     assert_eq!(counter.sent() - before, 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Property: concurrent reserves across sessions, voids and commits interleaved, clocks crossing
+// local midnight and a DST change: the counted spend never exceeds a budget, and every counter
+// is exactly the sum of the holds not voided that it counts.
+// ---------------------------------------------------------------------------------------------
+
+mod property {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use predebit_core::hold::{Hold, HoldState};
+    use predebit_core::ledger::port::read_whole_session;
+    use predebit_store::seed;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::common::proptest_cases;
+
+    /// The start of Paris's 23-hour day (2027-03-28) and 25-hour day (2027-10-31), UTC.
+    const DST_DAYS: [u64; 2] = [1_806_188_400, 1_824_933_600];
+    const DAY_MICROS: u64 = 3_000_000;
+    const ROLLING_COUNT: usize = 3;
+    const AMOUNTS: [u64; 4] = [500_000, 1_000_000, 1_500_000, 2_000_000];
+    const SESSIONS: usize = 3;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Resolve {
+        Release,
+        Commit,
+        Leave,
+    }
+
+    /// One ledger or verify action of a step, run beside the others.
+    type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+    #[derive(Clone, Debug)]
+    struct Moment {
+        advance: u64,
+        reserves: Vec<(usize, usize)>,
+        resolutions: Vec<(usize, Resolve)>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Schedule {
+        before_midnight: u64,
+        steps: Vec<Moment>,
+    }
+
+    fn schedule() -> impl Strategy<Value = Schedule> {
+        let resolve = prop_oneof![
+            Just(Resolve::Release),
+            Just(Resolve::Commit),
+            Just(Resolve::Leave)
+        ];
+        let step = (
+            0u64..5400,
+            proptest::collection::vec((0..SESSIONS, 0..AMOUNTS.len()), 1..=4),
+            proptest::collection::vec((0usize..8, resolve), 0..=3),
+        )
+            .prop_map(|(advance, reserves, resolutions)| Moment {
+                advance,
+                reserves,
+                resolutions,
+            });
+        (0u64..6 * 3600, proptest::collection::vec(step, 1..=10)).prop_map(
+            |(before_midnight, steps)| Schedule {
+                before_midnight,
+                steps,
+            },
+        )
+    }
+
+    /// A fresh agent of alice's with the budgets on its own policy, so cases do not share
+    /// counters; its sessions.
+    async fn agent_for(flow: &Flow, case: u64) -> (String, Vec<String>) {
+        let agent = format!("agent-budget-{case}");
+        let sessions: Vec<String> = (0..SESSIONS)
+            .map(|i| format!("ps-budget-{case}-{i}"))
+            .collect();
+        let text = json!({
+            "policies": [{"scope": "agent", "agentId": agent, "document": {
+                "timezone": "Europe/Paris",
+                "budgets": [{"window": "day", "amountUsd": "3.00"},
+                            {"window": {"rollingSeconds": 3600}, "count": ROLLING_COUNT}]}}],
+            "agents": [{"agentId": agent, "userId": "user-alice", "status": "ACTIVE"}],
+            "consents": [{"userId": "user-alice", "agentId": agent, "status": "GRANTED"}],
+            "sessions": sessions.iter().map(|s| json!({"paymentSessionId": s, "userId": "user-alice",
+                "limit": "25.00", "expiresAt": SESSION_EXPIRES_AT})).collect::<Vec<_>>(),
+        })
+        .to_string();
+        seed::apply(store(flow), &seed::parse(&text).unwrap())
+            .await
+            .unwrap();
+        (agent, sessions)
+    }
+
+    async fn run(flow: &Flow, case: u64, schedule: &Schedule) {
+        let (agent, sessions) = agent_for(flow, case).await;
+        let mut now = DST_DAYS[(case % 2) as usize] - schedule.before_midnight;
+        let mut next_payment = case * 1_000;
+        for step in &schedule.steps {
+            now += step.advance;
+            // Due holds are voided first, so the resolutions below act on holds still open.
+            let expired = flow
+                .op_at(json!({"version": "1", "op": "expire"}), now)
+                .await;
+            assert_eq!(expired["ok"], true, "{expired}");
+            let open = open_holds(flow, &sessions).await;
+            let resolutions = step.resolutions.iter().filter_map(|(i, how)| {
+                let hold = open.get(i % open.len().max(1))?;
+                Some(resolve(flow, hold, *how, now))
+            });
+            let reserves = step.reserves.iter().map(|(s, a)| {
+                next_payment += 1;
+                reserve_one(flow, &agent, &sessions[*s], next_payment, AMOUNTS[*a], now)
+            });
+            let mut all: Vec<Step<'_>> = resolutions.collect();
+            all.extend(reserves);
+            join_all(all).await;
+            check(flow, &sessions).await;
+        }
+    }
+
+    /// Polls every future together on this task (no spawn: the flow is borrowed).
+    async fn join_all(futures: Vec<Step<'_>>) {
+        let mut futures: Vec<Option<_>> = futures.into_iter().map(Some).collect();
+        std::future::poll_fn(move |cx| {
+            let mut pending = false;
+            for slot in futures.iter_mut() {
+                if let Some(f) = slot {
+                    if f.as_mut().poll(cx).is_ready() {
+                        *slot = None;
+                    } else {
+                        pending = true;
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await
+    }
+
+    fn reserve_one<'a>(
+        flow: &'a Flow,
+        agent: &'a str,
+        session: &'a str,
+        n: u64,
+        micros: u64,
+        now: u64,
+    ) -> Step<'a> {
+        Box::pin(async move {
+            let mut event =
+                crate::ledger_flow::sample_verify_event(&pid(n), &micros.to_string(), session);
+            event["agentId"] = json!(agent);
+            let decided = flow.verify.handle_json(&event, "it-budget", now).await;
+            match decided["decision"].as_str() {
+                Some("YES") => {}
+                _ => {
+                    assert_eq!(decided["reasonCode"], "BUDGET_EXCEEDED", "{decided}");
+                    return;
+                }
+            }
+            let token = decided["decisionToken"].as_str().unwrap();
+            loop {
+                let answer = flow.op_at(reserve(token), now).await;
+                match (answer["ok"].as_bool(), answer["reasonCode"].as_str()) {
+                    (Some(true), _) | (_, Some("BUDGET_EXCEEDED")) => return,
+                    (_, Some("STORE_CONFLICT")) => continue,
+                    _ => panic!("reserve: {answer}"),
+                }
+            }
+        })
+    }
+
+    fn resolve<'a>(flow: &'a Flow, hold: &'a Hold, how: Resolve, now: u64) -> Step<'a> {
+        Box::pin(async move {
+            let (session, payment) = (&hold.payment_session_id, &hold.payment_id);
+            let event = match how {
+                Resolve::Leave => return,
+                Resolve::Release => json!({"version": "1", "op": "release",
+                    "paymentSessionId": session, "paymentId": payment, "reason": "NOT_SENT",
+                    "amountMicros": hold.amount_micros}),
+                Resolve::Commit => commit(session, payment, hold.created_at),
+            };
+            loop {
+                let answer = flow.op_at(event.clone(), now).await;
+                match (answer["ok"].as_bool(), answer["reasonCode"].as_str()) {
+                    (Some(true), _) => return,
+                    (_, Some("STORE_CONFLICT")) => continue,
+                    // Two resolutions of one hold in a step: the second finds it final.
+                    (_, Some("HOLD_ALREADY_POSTED" | "HOLD_ALREADY_VOIDED")) => return,
+                    _ => panic!("{how:?}: {answer}"),
+                }
+            }
+        })
+    }
+
+    async fn all_holds(flow: &Flow, sessions: &[String]) -> Vec<Hold> {
+        let mut holds = Vec::new();
+        for s in sessions {
+            let whole = read_whole_session(store(flow), s).await.unwrap().unwrap();
+            assert_invariant(&whole.session);
+            holds.extend(whole.holds);
+        }
+        holds
+    }
+
+    async fn open_holds(flow: &Flow, sessions: &[String]) -> Vec<Hold> {
+        let mut holds = all_holds(flow, sessions).await;
+        holds.retain(|h| h.state == HoldState::Pending);
+        holds.sort_by(|a, b| a.payment_id.cmp(&b.payment_id));
+        holds
+    }
+
+    async fn check(flow: &Flow, sessions: &[String]) {
+        let holds = all_holds(flow, sessions).await;
+        let counted: Vec<&Hold> = holds
+            .iter()
+            .filter(|h| h.state != HoldState::Voided)
+            .collect();
+        // Every counter is the sum of the holds not voided that it counts.
+        let mut expected: BTreeMap<CounterKey, (i64, i64)> = BTreeMap::new();
+        for h in &holds {
+            for key in &h.budget_counters {
+                let e = expected.entry(key.clone()).or_default();
+                if h.state != HoldState::Voided {
+                    e.0 += h.amount_micros as i64;
+                    e.1 += 1;
+                }
+            }
+        }
+        for (key, want) in &expected {
+            assert_eq!(counter(flow, key).await, *want, "counter {key:?}");
+        }
+        // No local day holds more than its budget.
+        let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
+        for h in &counted {
+            *by_day
+                .entry(day_key(h.created_at, "Europe/Paris").sk)
+                .or_default() += h.amount_micros;
+        }
+        for (day, spent) in &by_day {
+            assert!(*spent <= DAY_MICROS, "day {day}: {spent} counted");
+        }
+        // No 3600 seconds hold more payments than the rolling count.
+        let mut times: Vec<u64> = counted.iter().map(|h| h.created_at).collect();
+        times.sort_unstable();
+        for (i, t) in times.iter().enumerate() {
+            let within = times[i..].iter().take_while(|u| **u < t + 3600).count();
+            assert!(
+                within <= ROLLING_COUNT,
+                "{within} payments in the hour from {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_reserves_across_sessions_never_count_beyond_a_budget_across_midnight_and_dst() {
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let flow = runtime.block_on(Flow::new("budget-model"));
+        let cases = AtomicU64::new(0);
+        // Each case is up to forty decisions and reserves: a quarter of the usual cases.
+        let config = ProptestConfig {
+            cases: (proptest_cases() / 4).max(16),
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(s in schedule())| {
+            let case = cases.fetch_add(1, Ordering::SeqCst);
+            runtime.block_on(run(&flow, case, &s));
+        });
+    }
+}
