@@ -1,6 +1,7 @@
 //! Every sample ledger event, in file-name order, against DynamoDB Local seeded from
 //! infra/seed/demo.json. A `"decisionToken": "VERIFY:<name>"` placeholder is replaced by the
-//! token from verifying `events/verify/<name>.json` just before the event runs.
+//! token from verifying `events/verify/<name>.json` just before the event runs, in a verify
+//! container of its own (as `make demo` runs one process per verify).
 
 use predebit_tests::repo_root;
 use serde_json::{json, Value};
@@ -79,7 +80,10 @@ async fn every_sample_ledger_event_gets_its_expected_result_in_order() {
                     .unwrap_or_else(|_| panic!("{name}: no events/verify/{source}.json")),
             )
             .unwrap();
-            let decision = flow.verify.handle_json(&verify_event, &name, now).await;
+            // A verify container of its own, as the demo's `predebit invoke verify` is a process
+            // of its own: cold, it knows no budget counters to read yet.
+            let (verify, _) = crate::common::service(flow.ledger.ledger().store().clone());
+            let decision = verify.handle_json(&verify_event, &name, now).await;
             assert_eq!(decision["decision"], "YES", "{name}: {decision}");
             event["decisionToken"] = decision["decisionToken"].clone();
         }
