@@ -161,6 +161,56 @@ async fn a_daily_budget_stops_a_second_session_at_reserve_and_warm_verify_declin
 }
 
 #[tokio::test]
+async fn a_yes_that_takes_a_budget_past_the_alert_threshold_raises_limit_nearly_reached() {
+    // GIVEN $2 of alice's daily $3 spent, and a verify container that knows her budget and
+    // reports its metric lines
+    let flow = Flow::new("budget-alert").await;
+    alice_budgets(
+        &flow,
+        json!([{"window": "day", "amountUsd": "3.00"}]),
+        "UTC",
+    )
+    .await;
+    let first = flow.approve(&pid(41), "2000000", "ps-alice-main").await;
+    assert_eq!(flow.op(reserve(&first)).await["ok"], true);
+    let lines: crate::common::Captured = Default::default();
+    let sink = lines.clone();
+    let verify = predebit_verify::VerifyService::new(
+        store(&flow).clone(),
+        predebit_store::secrets::KeySource::fixed(crate::common::test_keys()),
+    )
+    .with_audit_sink(Box::new(|_| {}))
+    .with_metrics_sink(Box::new(move |line| {
+        sink.lock().unwrap().push(line.to_string())
+    }))
+    .with_alert_percent(80);
+    let event =
+        |n, atomic: &str| crate::ledger_flow::sample_verify_event(&pid(n), atomic, "ps-alice-main");
+    verify
+        .handle_json(&event(42, "100000"), "warm-up", NOW)
+        .await;
+    let alerts = |lines: &crate::common::Captured| -> Vec<String> {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("LimitNearlyReached"))
+            .cloned()
+            .collect()
+    };
+    assert!(alerts(&lines).is_empty(), "$2.10 of $3 is below 80%");
+    // WHEN a payment of $0.50 would take the day to $2.50 (83%)
+    let answer = verify.handle_json(&event(43, "500000"), "alert", NOW).await;
+    assert_eq!(answer["decision"], "YES", "{answer}");
+    // THEN one LimitNearlyReached names the user's day budget, and nothing else
+    let raised = alerts(&lines);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let line: Value = serde_json::from_str(&raised[0]).unwrap();
+    assert_eq!(line["Limit"], "user:day");
+    assert!(!raised[0].contains("user-alice"));
+}
+
+#[tokio::test]
 async fn a_void_returns_the_amount_to_every_counter_and_a_commit_keeps_it() {
     // GIVEN a daily amount, a weekly count and a rolling hour on alice, in Paris
     let flow = Flow::new("budget-void").await;

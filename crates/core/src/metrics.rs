@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::decision::LimitUsage;
+
 /// The CloudWatch namespace of every predebit metric.
 pub const NAMESPACE: &str = "predebit";
 
@@ -240,10 +242,62 @@ pub fn verify_metrics(decision: &str, reason_code: &str, timestamp_ms: u64) -> S
     decision_line("Decisions", decision, reason_code, timestamp_ms)
 }
 
+/// The percentage of a limit at which [`limit_alerts`] raises `LimitNearlyReached`, unless
+/// configured (`PREDEBIT_ALERT_PERCENT`).
+pub const DEFAULT_ALERT_PERCENT: u64 = 80;
+
+/// `LimitNearlyReached` once per limit a payment takes to `percent` or beyond: by `Limit`
+/// (`session`, `user:day`, ...) and in all (what the alarm watches).
+pub fn limit_alerts(usage: &[LimitUsage], percent: u64, timestamp_ms: u64) -> Vec<String> {
+    let mut limits: Vec<&str> = usage
+        .iter()
+        .filter(|u| u.crosses(percent))
+        .map(|u| u.limit.as_str())
+        .collect();
+    limits.dedup();
+    limits
+        .into_iter()
+        .map(|limit| {
+            emf_line_in_sets(
+                &[&["Limit"], &[]],
+                &[("Limit", limit)],
+                &[Metric {
+                    name: "LimitNearlyReached",
+                    unit: "Count",
+                    value: 1,
+                }],
+                timestamp_ms,
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_limit_alert_fires_once_when_a_payment_crosses_the_threshold() {
+        let usage = [
+            LimitUsage::of("session".into(), 7_000_000, 2_000_000, 10_000_000),
+            LimitUsage::of("user:day".into(), 8_000_000, 1_000_000, 10_000_000),
+            LimitUsage::of("agent:week".into(), 1, 1, 10),
+        ];
+        let lines = limit_alerts(&usage, 80, 9);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let v: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["Limit"], "session");
+        assert_eq!(v["LimitNearlyReached"], 1);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Limit"], []])
+        );
+        // Exactly at the threshold counts; just below does not.
+        assert!(LimitUsage::of("s".into(), 0, 8, 10).crosses(80));
+        assert!(!LimitUsage::of("s".into(), 0, 7, 10).crosses(80));
+        assert!(limit_alerts(&usage, 95, 9).len() == 1);
+    }
 
     #[test]
     fn an_emf_line_is_json_whatever_a_value_holds() {

@@ -2,12 +2,16 @@
 //! decides lives in `predebit_core::decision`; this crate only wires it to the runtime.
 
 use predebit_core::decision::{decide, finish, Decision, DecisionContext, VerifyResponse};
+use predebit_core::metrics::{limit_alerts, DEFAULT_ALERT_PERCENT};
 use predebit_core::payload;
 use predebit_core::policy::PolicyCache;
 use predebit_core::store::VerifyReader;
 pub use predebit_runtime::{now_epoch_seconds, stdout_sink};
 use predebit_store::secrets::KeySource;
 use serde_json::Value;
+
+/// The percentage of a limit at which a YES raises `LimitNearlyReached` (1 to 100; default 80).
+pub const ENV_ALERT_PERCENT: &str = "PREDEBIT_ALERT_PERCENT";
 
 /// Where sealed audit records go: one JSON line each.
 pub type AuditSink = predebit_runtime::LineSink;
@@ -19,6 +23,7 @@ pub struct VerifyService<R> {
     audit_sink: AuditSink,
     metrics_sink: AuditSink,
     policies: PolicyCache,
+    alert_percent: u64,
 }
 
 impl<R: VerifyReader + Sync> VerifyService<R> {
@@ -30,7 +35,15 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
             audit_sink: stdout_sink(),
             metrics_sink: stdout_sink(),
             policies: PolicyCache::new(),
+            alert_percent: DEFAULT_ALERT_PERCENT,
         }
+    }
+
+    /// Raises `LimitNearlyReached` when a YES takes a limit (the session's, a budget's) to
+    /// `percent` of it or beyond (default 80).
+    pub fn with_alert_percent(mut self, percent: u64) -> Self {
+        self.alert_percent = percent;
+        self
     }
 
     /// Sends metric lines (CloudWatch EMF) elsewhere.
@@ -102,6 +115,13 @@ impl<R: VerifyReader + Sync> VerifyService<R> {
             decision.response.reason_code.as_str(),
             now.saturating_mul(1000),
         ));
+        for line in limit_alerts(
+            &decision.usage,
+            self.alert_percent,
+            now.saturating_mul(1000),
+        ) {
+            (self.metrics_sink)(&line);
+        }
         tracing::info!(
             decision = ?decision.response.decision,
             reason_code = %decision.response.reason_code,

@@ -93,9 +93,36 @@ pub struct CounterCharge {
     pub ttl: u64,
     /// How a refusal names the budget: "the user's day budget".
     pub label: String,
+    /// How metrics name it: `user:day`.
+    pub dimension: String,
 }
 
 impl CounterCharge {
+    /// How full the counter as read is before and after this payment, for each limit it has
+    /// (amount, count): the limit's own cap is the room left plus this payment.
+    pub fn usage(&self, found: Option<&CounterRecord>) -> Vec<crate::decision::LimitUsage> {
+        let (spent, count) = found.map_or((0, 0), |r| (r.spent_micros, r.payment_count));
+        let used = |v: i64| u64::try_from(v).unwrap_or(0);
+        let mut out = Vec::new();
+        if let Some(max) = self.max_micros_before {
+            out.push(crate::decision::LimitUsage::of(
+                self.dimension.clone(),
+                used(spent),
+                self.micros,
+                max.saturating_add(self.micros),
+            ));
+        }
+        if let Some(max) = self.max_count_before {
+            out.push(crate::decision::LimitUsage::of(
+                self.dimension.clone(),
+                used(count),
+                1,
+                max.saturating_add(1),
+            ));
+        }
+        out
+    }
+
     /// Whether the counter as read (`None`: absent, so zero) leaves room for this payment.
     pub fn admits(&self, found: Option<&CounterRecord>) -> bool {
         let (spent, count) = found.map_or((0, 0), |r| (r.spent_micros, r.payment_count));
@@ -171,6 +198,7 @@ pub fn charges(
                 max_count_before: None,
                 ttl: slot.end.saturating_add(COUNTER_KEEP_SECONDS),
                 label: label.clone(),
+                dimension: format!("{}:{}", claim.scope.as_str(), claim.window.id()),
             });
             charge.max_micros_before = stricter(charge.max_micros_before, max_micros_before);
             charge.max_count_before = stricter(charge.max_count_before, max_count_before);
@@ -358,6 +386,7 @@ mod tests {
             max_count_before: Some(2),
             ttl: 0,
             label: String::new(),
+            dimension: String::new(),
         };
         let rec = |spent, count| CounterRecord {
             spent_micros: spent,

@@ -2,7 +2,7 @@
 //! (agent, session, consent), tools, the requirement against policy (network, asset, amount),
 //! the merchant (payTo, host), then the limits. Each stage returns the first failing check.
 
-use super::{AmountView, DecisionContext, Outcome};
+use super::{AmountView, DecisionContext, LimitUsage, Outcome};
 use crate::budget::{charges, BudgetRefusal};
 use crate::money::{format_usd, AtomicAmount};
 use crate::policy::{CombineError, EffectivePolicy, PolicyError, Scope};
@@ -44,7 +44,15 @@ pub(super) fn check(
     if own_hold_micros > 0 {
         return Ok(());
     }
-    budgets(request, &policy, micros, snapshot, now)
+    out.usage.push(LimitUsage::of(
+        "session".into(),
+        session
+            .limit_micros
+            .saturating_sub(session.available_micros),
+        micros,
+        session.limit_micros,
+    ));
+    budgets(request, &policy, micros, snapshot, now, &mut out.usage)
 }
 
 /// Every budget counter that was read must have room for the payment. Counters this container
@@ -55,6 +63,7 @@ fn budgets(
     micros: u64,
     snapshot: &VerifySnapshot,
     now: u64,
+    usage: &mut Vec<LimitUsage>,
 ) -> Check {
     if policy.budgets().is_empty() {
         return Ok(());
@@ -76,6 +85,7 @@ fn budgets(
                     &format!("{} would be exceeded", charge.label),
                 );
             }
+            usage.extend(charge.usage(found.as_ref()));
         }
     }
     Ok(())

@@ -112,6 +112,42 @@ pub struct Decision {
     pub response: VerifyResponse,
     /// What the log receives.
     pub audit: SealedAudit,
+    /// On YES: how full each limit the decision read is, before and after this payment (the
+    /// handler raises an alert metric when one crosses its threshold).
+    pub usage: Vec<LimitUsage>,
+}
+
+/// How full one limit is before and after a payment, in basis points of the limit (10,000 =
+/// the whole limit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitUsage {
+    /// `session`, or a budget as `<scope>:<window>` (`user:day`, `agent:rolling3600`): a
+    /// metric dimension, never an id.
+    pub limit: String,
+    /// Before the payment.
+    pub before_bp: u64,
+    /// After it.
+    pub after_bp: u64,
+}
+
+impl LimitUsage {
+    /// The usage of `limit` going from `used` to `used + cost` out of `of`.
+    pub fn of(limit: String, used: u64, cost: u64, of: u64) -> Self {
+        let bp = |x: u64| {
+            u64::try_from(u128::from(x) * 10_000 / u128::from(of.max(1))).unwrap_or(u64::MAX)
+        };
+        LimitUsage {
+            limit,
+            before_bp: bp(used),
+            after_bp: bp(used.saturating_add(cost)),
+        }
+    }
+
+    /// Whether this payment takes the limit from below `percent` to at least it.
+    pub fn crosses(&self, percent: u64) -> bool {
+        let threshold = percent.saturating_mul(100);
+        self.before_bp < threshold && self.after_bp >= threshold
+    }
 }
 
 /// Per-invocation context supplied by the handler.
@@ -148,6 +184,8 @@ pub struct Outcome {
     pub authorization_window_seconds: Option<u64>,
     /// Every scope's budgets, once the policies parsed: the token carries them to reserve.
     pub budgets: Vec<BudgetClaim>,
+    /// How full the limits read are, once the checks passed them.
+    pub usage: Vec<LimitUsage>,
 }
 
 impl Outcome {
@@ -162,6 +200,7 @@ impl Outcome {
             consent_required: false,
             authorization_window_seconds: None,
             budgets: Vec::new(),
+            usage: Vec::new(),
         }
     }
 }

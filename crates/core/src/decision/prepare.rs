@@ -108,6 +108,7 @@ impl Prepared {
             consent_required: false,
             authorization_window_seconds: None,
             budgets: Vec::new(),
+            usage: Vec::new(),
             request: None,
             requirement: None,
         };

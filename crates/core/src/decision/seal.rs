@@ -79,11 +79,20 @@ pub fn finish(outcome: Outcome, ctx: DecisionContext<'_>) -> Decision {
         verification_id: ctx.verification_id.to_string(),
         audit_hash: audit.audit_hash.clone(),
         policy_versions: outcome.policy_versions,
-        amount: outcome.amount,
+        amount: outcome.amount.clone(),
         expires_at: decision_token.as_ref().map(|_| token_expires_at),
         decision_token,
     };
-    Decision { response, audit }
+    let usage = if response.decision == Verdict::Yes {
+        outcome.usage
+    } else {
+        Vec::new()
+    };
+    Decision {
+        response,
+        audit,
+        usage,
+    }
 }
 
 /// Room for a whole record: the longest in the tests is about 900 bytes.
