@@ -49,7 +49,7 @@ lint:
 bench: tools
 	mkdir -p target/bench
 	$(CARGO) bench -p predebit-core --bench decision
-	set -o pipefail; for b in verify ledger authorize; do \
+	set -o pipefail; for b in verify ledger authorize budget; do \
 	  scripts/services.sh run $(CARGO) bench -p predebit-tests --bench $${b}_throughput | tee target/bench/$${b}_throughput.txt; \
 	done
 	set -o pipefail; scripts/services.sh run scripts/cold_start.sh | tee target/bench/cold_start.txt

@@ -43,6 +43,7 @@ pub struct AuthorizeService<R, L, S> {
     keys: KeySource,
     audit_sink: LineSink,
     metrics_sink: LineSink,
+    alert_percent: u64,
 }
 
 impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> AuthorizeService<R, L, S> {
@@ -53,7 +54,15 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> AuthorizeS
             keys,
             audit_sink: stdout_sink(),
             metrics_sink: stdout_sink(),
+            alert_percent: predebit_core::metrics::DEFAULT_ALERT_PERCENT,
         }
+    }
+
+    /// Raises `LimitNearlyReached` when an approved payment takes a limit (the session's, a
+    /// budget's) to `percent` of it or beyond (default 80).
+    pub fn with_alert_percent(mut self, percent: u64) -> Self {
+        self.alert_percent = percent;
+        self
     }
 
     /// Sends audit records elsewhere (tests capture them).
@@ -94,6 +103,10 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> AuthorizeS
             out.signed_mismatch,
             now.saturating_mul(1000),
         ) {
+            (self.metrics_sink)(&line);
+        }
+        let ts = now.saturating_mul(1000);
+        for line in predebit_core::metrics::limit_alerts(&out.usage, self.alert_percent, ts) {
             (self.metrics_sink)(&line);
         }
         tracing::info!(decision, reason_code = reason, request_id, "authorize");

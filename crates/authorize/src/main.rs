@@ -26,7 +26,9 @@ async fn main() -> Result<(), Error> {
     let keys = KeySource::from_secrets_manager(SecretsClient::new(&sdk), secret_id).await?;
     let signer = AgentCoreSigner::new(aws_sdk_bedrockagentcore::Client::new(&sdk), manager);
     let authorizer = Authorizer::new(store.clone(), store, signer, config);
-    let service = AuthorizeService::new(authorizer, keys);
+    let service = AuthorizeService::new(authorizer, keys).with_alert_percent(
+        predebit_runtime::alert_percent_from_env(predebit_core::metrics::DEFAULT_ALERT_PERCENT)?,
+    );
     let service = &service;
     predebit_runtime::serve(move |event: LambdaEvent<RawEvent>| async move {
         service

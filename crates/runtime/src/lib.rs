@@ -31,6 +31,21 @@ pub fn stdout_sink() -> LineSink {
     })
 }
 
+/// The percentage of a limit at which a YES raises `LimitNearlyReached` (1 to 100; default 80).
+pub const ENV_ALERT_PERCENT: &str = "PREDEBIT_ALERT_PERCENT";
+
+/// [`ENV_ALERT_PERCENT`], or `default` when unset; an error names the variable.
+pub fn alert_percent_from_env(default: u64) -> Result<u64, String> {
+    match std::env::var(ENV_ALERT_PERCENT) {
+        Ok(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|p| (1..=100).contains(p))
+            .ok_or_else(|| format!("{ENV_ALERT_PERCENT} must be a whole percentage from 1 to 100")),
+        Err(_) => Ok(default),
+    }
+}
+
 /// Seconds since the epoch (0 if the clock is before it, which no Lambda host is).
 pub fn now_epoch_seconds() -> u64 {
     SystemTime::now()

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use predebit_core::budget::{CounterCharge, CounterKey};
+use predebit_core::budget::{CounterCharge, CounterKey, COUNTER_KEEP_SECONDS};
 use predebit_core::hold::{all_open_shards, Hold, HoldState, SettlementRecord, SignedRecord};
 use predebit_core::ledger::port::{SessionPage, MAX_HOLDS_PER_PAGE};
 use predebit_core::ledger::{
@@ -203,16 +203,30 @@ fn budget_charge(charge: &CounterCharge, table: &str) -> TransactWriteItem {
 
 /// Moves `micros` and `count` payments into (positive) or out of (negative) a budget counter,
 /// without a condition: a void returns what its reserve charged; a late settlement counts what
-/// was paid.
-fn budget_adjust(key: &CounterKey, micros: i128, count: i64, table: &str) -> TransactWriteItem {
+/// was paid. A counter already deleted by its `ttl` comes back with a `ttl` of `now` + a week,
+/// so the stray item leaves again.
+fn budget_adjust(
+    key: &CounterKey,
+    micros: i128,
+    count: i64,
+    now: u64,
+    table: &str,
+) -> TransactWriteItem {
     TransactWriteItem::builder()
         .update(
             Update::builder()
                 .table_name(table)
                 .set_key(Some(pk_sk_key(key.pk.clone(), &key.sk)))
-                .update_expression("ADD spentMicros :m, paymentCount :c")
+                .update_expression(
+                    "SET #ttl = if_not_exists(#ttl, :ttl) ADD spentMicros :m, paymentCount :c",
+                )
+                .expression_attribute_names("#ttl", COUNTER_TTL)
                 .expression_attribute_values(":m", AttributeValue::N(micros.to_string()))
                 .expression_attribute_values(":c", AttributeValue::N(count.to_string()))
+                .expression_attribute_values(
+                    ":ttl",
+                    AttributeValue::N(now.saturating_add(COUNTER_KEEP_SECONDS).to_string()),
+                )
                 .build()
                 .expect("update has key, table and expression"),
         )
@@ -422,11 +436,9 @@ impl DynamoStore {
                 "attribute_exists(pk)",
             );
             if void {
-                items.extend(
-                    counters.iter().flatten().map(|key| {
-                        budget_adjust(key, -i128::from(amount), -1, &self.tables().ledger)
-                    }),
-                );
+                items.extend(counters.iter().flatten().map(|key| {
+                    budget_adjust(key, -i128::from(amount), -1, w.now, &self.tables().ledger)
+                }));
             }
             let label = format!("{payment_id}/{hold_set}/{condition}/{amount}");
             match self.transact(items, w, &label).await? {
@@ -710,7 +722,7 @@ impl LedgerStore for DynamoStore {
             items.extend(
                 hold.budget_counters
                     .iter()
-                    .map(|key| budget_adjust(key, i128::from(m), 1, &self.tables().ledger)),
+                    .map(|key| budget_adjust(key, i128::from(m), 1, now, &self.tables().ledger)),
             );
             if let Some(a) = available_seen.filter(|a| *a < m) {
                 items[1] = update(
@@ -876,6 +888,7 @@ impl LedgerStore for DynamoStore {
                 key,
                 -i128::from(hold.amount_micros),
                 -1,
+                now,
                 &self.tables().ledger,
             )
         }));

@@ -10,9 +10,6 @@ pub use predebit_runtime::{now_epoch_seconds, stdout_sink};
 use predebit_store::secrets::KeySource;
 use serde_json::Value;
 
-/// The percentage of a limit at which a YES raises `LimitNearlyReached` (1 to 100; default 80).
-pub const ENV_ALERT_PERCENT: &str = "PREDEBIT_ALERT_PERCENT";
-
 /// Where sealed audit records go: one JSON line each.
 pub type AuditSink = predebit_runtime::LineSink;
 

@@ -4,7 +4,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use predebit_runtime::RawEvent;
 use predebit_store::secrets::{KeySource, ENV_SECRET_ID};
 use predebit_store::{DynamoStore, TableNames};
-use predebit_verify::{now_epoch_seconds, VerifyService, ENV_ALERT_PERCENT};
+use predebit_verify::{now_epoch_seconds, VerifyService};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,16 +19,8 @@ async fn main() -> Result<(), Error> {
     let keys =
         KeySource::from_secrets_manager(predebit_store::SecretsClient::new(&config), secret_id)
             .await?;
-    let alert_percent = match std::env::var(ENV_ALERT_PERCENT) {
-        Ok(text) => text
-            .parse::<u64>()
-            .ok()
-            .filter(|p| (1..=100).contains(p))
-            .ok_or_else(|| {
-                format!("{ENV_ALERT_PERCENT} must be a whole percentage from 1 to 100")
-            })?,
-        Err(_) => predebit_core::metrics::DEFAULT_ALERT_PERCENT,
-    };
+    let alert_percent =
+        predebit_runtime::alert_percent_from_env(predebit_core::metrics::DEFAULT_ALERT_PERCENT)?;
     let service = VerifyService::new(store, keys).with_alert_percent(alert_percent);
     let service = &service;
     predebit_runtime::serve(move |event: LambdaEvent<RawEvent>| async move {

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use predebit_core::budget::CounterCharge;
 use predebit_core::keys::KeyRing;
 use predebit_core::ledger::new_hold;
 use predebit_core::records::PolicyVersions;
@@ -199,14 +200,28 @@ impl BareLedger {
     /// The reserve transaction: the hold item the ledger writes (so both loops move the same
     /// bytes), the session's balance update and the five condition checks.
     pub async fn reserve(&self, claims: &TokenClaims, token: &str, payment_id: &str) {
+        self.reserve_charging(claims, token, payment_id, &[]).await;
+    }
+
+    /// The reserve transaction with one conditional update per budget counter, as the ledger
+    /// sends it when the decision carries budgets (the hold lists the counters too).
+    pub async fn reserve_charging(
+        &self,
+        claims: &TokenClaims,
+        token: &str,
+        payment_id: &str,
+        charges: &[CounterCharge],
+    ) {
         let t = self.store.tables();
+        let (user, agent) = (claims.user_id.as_str(), claims.agent_id.as_str());
         let (session_id, amount) = (claims.payment_session_id.as_str(), claims.amount_micros);
         let hold_key = Self::hold_key(session_id, payment_id);
         let mut hold = new_hold(claims, token, &self.ring, 0, 120);
         hold.payment_id = payment_id.to_string();
+        hold.budget_counters = charges.iter().map(|c| c.key.clone()).collect();
         let mut item = items::to_item(&hold, hold_key).expect("hold item");
         item.insert("openShard".into(), s("OPEN#0"));
-        let reserve = vec![
+        let mut reserve = vec![
             TransactWriteItem::builder()
                 .put(
                     Put::builder()
@@ -221,17 +236,17 @@ impl BareLedger {
                 pk_sk_key(session_pk(session_id), SESSION_SK),
                 "SET availableMicros = availableMicros - :m, reservedMicros = reservedMicros + :m",
                 "availableMicros >= :m AND expiresAt > :now AND userId = :user",
-                &[(":m", n(amount)), (":now", n(0)), (":user", s(USER))],
+                &[(":m", n(amount)), (":now", n(0)), (":user", s(user))],
             ),
             self.check(
                 &t.registry,
-                pk_key(agent_pk(AGENT)),
+                pk_key(agent_pk(agent)),
                 "userId = :user",
-                &[(":user", s(USER))],
+                &[(":user", s(user))],
             ),
             self.check(
                 &t.registry,
-                pk_key(consent_pk(USER, AGENT)),
+                pk_key(consent_pk(user, agent)),
                 "attribute_exists(pk)",
                 &[],
             ),
@@ -243,23 +258,65 @@ impl BareLedger {
             ),
             self.check(
                 &t.policies,
-                pk_key(user_policy_pk(USER)),
+                pk_key(user_policy_pk(user)),
                 "version = :v",
                 &[(":v", n(1))],
             ),
             self.check(
                 &t.policies,
-                pk_key(agent_policy_pk(AGENT)),
+                pk_key(agent_policy_pk(agent)),
                 "attribute_not_exists(pk)",
                 &[],
             ),
         ];
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(reserve))
-            .send()
-            .await
-            .expect("bare reserve");
+        for c in charges {
+            let mut values = vec![(":m", n(c.micros)), (":one", n(1)), (":ttl", n(c.ttl))];
+            let mut conditions = Vec::new();
+            if let Some(max) = c.max_micros_before {
+                conditions.push("(attribute_not_exists(spentMicros) OR spentMicros <= :maxm)");
+                values.push((":maxm", n(max)));
+            }
+            if let Some(max) = c.max_count_before {
+                conditions.push("(attribute_not_exists(paymentCount) OR paymentCount <= :maxc)");
+                values.push((":maxc", n(max)));
+            }
+            reserve.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&t.ledger)
+                            .set_key(Some(pk_sk_key(c.key.pk.clone(), &c.key.sk)))
+                            .update_expression(
+                                "SET #ttl = if_not_exists(#ttl, :ttl) ADD spentMicros :m, paymentCount :one",
+                            )
+                            .condition_expression(conditions.join(" AND "))
+                            .expression_attribute_names("#ttl", "ttl")
+                            .set_expression_attribute_values(vals(&values))
+                            .build()
+                            .expect("update"),
+                    )
+                    .build(),
+            );
+        }
+        // Conflicting transactions on a shared counter are retried, as the store retries them.
+        for attempt in 0..8u64 {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(reserve.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return,
+                Err(e)
+                    if !charges.is_empty() && format!("{e:?}").contains("TransactionConflict") =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(1 + attempt * 2)).await;
+                }
+                Err(e) => panic!("bare reserve: {e:?}"),
+            }
+        }
+        panic!("bare reserve: conflicts kept cancelling it");
     }
 
     /// markSent's UpdateItem as the store sends it: PENDING to SENT on the signed terms (or the

@@ -75,6 +75,8 @@ pub struct Authorized {
     pub audit: SealedAudit,
     /// A signature was discarded because it differed from the approved terms.
     pub signed_mismatch: bool,
+    /// On a YES: how full the limits the decision read are (for the near-limit alert).
+    pub usage: Vec<crate::decision::LimitUsage>,
 }
 
 /// The terms a signature must match, from the hold they are reserved on.
@@ -196,7 +198,11 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
         // The same request again after a lost answer (SIGNER_UNAVAILABLE, a timeout): its own
         // hold is already out of the budget, so a payment that just fitted would be refused.
         // Only then are this request's holds looked up, and the decision made again with them.
-        if decision.response.reason_code == ReasonCode::SessionBudgetExceeded {
+        // Budgets across sessions count the own hold too: the same second look applies.
+        if matches!(
+            decision.response.reason_code,
+            ReasonCode::SessionBudgetExceeded | ReasonCode::BudgetExceeded
+        ) {
             let own = self.own_open_holds(&request, &candidates()).await;
             if !own.is_empty() {
                 (decision, chosen) = decide_among(&self.reader, candidates(), &own, dctx).await;
@@ -310,6 +316,7 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             response,
             audit: decision.audit,
             signed_mismatch: false,
+            usage: decision.usage,
         }
     }
 
@@ -552,6 +559,7 @@ fn no(decision: &Decision, payment_id: Option<&str>) -> Authorized {
         response,
         audit: decision.audit.clone(),
         signed_mismatch: false,
+        usage: Vec::new(),
     }
 }
 
@@ -566,5 +574,6 @@ fn no_because(
         response: answer(decision, reason, detail, payment_id),
         audit: decision.audit.clone(),
         signed_mismatch: false,
+        usage: Vec::new(),
     }
 }
