@@ -39,7 +39,8 @@ impl Slot {
 }
 
 /// The counters `now` (epoch seconds) falls in for `window` in `tz`; `None` when the moment is
-/// outside the calendar jiff represents (years -9999 to 9999).
+/// outside the calendar jiff represents (years -9999 to 9999) or its window starts before 1970
+/// (only the first days of 1970, in zones east of UTC).
 pub fn slots(window: BudgetWindow, tz: &TimeZone, now: u64) -> Option<Vec<Slot>> {
     let calendar = |start: Date, end: Date| -> Option<Vec<Slot>> {
         let start = midnight(start, tz)?;
@@ -194,7 +195,7 @@ mod tests {
         /// Calendar slots always hold the moment asked about, in any zone.
         #[test]
         fn a_calendar_slot_holds_its_moment(
-            now in 0u64..4_000_000_000,
+            now in 100_000_000u64..4_000_000_000,
             zone in prop::sample::select(vec!["UTC", "Europe/Paris", "America/Santiago", "Australia/Lord_Howe", "Pacific/Kiritimati", "America/St_Johns"]),
             w in prop::sample::select(vec![BudgetWindow::Day, BudgetWindow::Week, BudgetWindow::Month]),
         ) {
