@@ -7,7 +7,18 @@
 //! rather than guessed at: a backslash (WHATWG reads it as `/`, RFC 3986 clients as data),
 //! whitespace or control characters (WHATWG strips them), and anything but `http://` or
 //! `https://` followed by an authority (WHATWG accepts `https:host` and `https:///host`).
+//!
+//! URL rules (`allowedUrls`, `blockedUrls`, [`crate::policy`]) also judge the requested URL's
+//! path, so it is kept too, once, as the segments servers are expected to read: after WHATWG
+//! parsing (which resolves `.` and `..` segments, `%2e` spellings included, and decodes nothing),
+//! every segment is percent-decoded (`/v1/%61bc` is `v1`, `abc`). A path different servers could
+//! read as different segments is kept as *not judgeable* instead ([`HttpUrl::path_segments`] is
+//! `None`): a decoded segment that holds `/` or `\` (`%2F`, `%5C`), is `.` or `..`, holds a `;`
+//! (path parameters, which some servers strip: `/v1/..;/admin`), a `%` (a second round of
+//! decoding: `%252e`) or a control character, or is not UTF-8; or an empty segment (`//a`,
+//! `/a//b`) other than one trailing slash. URL rules fail closed on such a path.
 
+use percent_encoding::percent_decode_str;
 use url::{Host, Url};
 
 /// The longest URL accepted.
@@ -33,13 +44,25 @@ pub enum UrlProblem {
     NoHost,
 }
 
-/// An absolute http(s) URL, reduced to what policy judges: its origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An absolute http(s) URL, reduced to what policy judges: its origin, and its path as decoded
+/// segments (or not judgeable). Two `HttpUrl`s are equal when their origins are: the path is
+/// what URL rules judge, not part of the URL's identity here.
+#[derive(Debug, Clone)]
 pub struct HttpUrl {
     scheme: &'static str,
     host: String,
     port: u16,
+    /// `None`: a path URL rules cannot judge (see the module documentation).
+    path: Option<Vec<String>>,
 }
+
+impl PartialEq for HttpUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.scheme == other.scheme && self.host == other.host && self.port == other.port
+    }
+}
+
+impl Eq for HttpUrl {}
 
 impl HttpUrl {
     /// Parses `text` strictly (see the module documentation).
@@ -82,7 +105,18 @@ impl HttpUrl {
             return Err(UrlProblem::NoHost);
         }
         let port = url.port_or_known_default().ok_or(UrlProblem::Unparseable)?;
-        Ok(Self { scheme, host, port })
+        let path = path_segments(url.path());
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            path,
+        })
+    }
+
+    /// `"https"` or `"http"`.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
     }
 
     /// The host, normalized: ASCII (punycode), lowercase, no trailing dots; IPv6 in brackets.
@@ -90,10 +124,45 @@ impl HttpUrl {
         &self.host
     }
 
+    /// The port, the scheme's default (443, 80) filled in.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The path's segments, percent-decoded, without the trailing slash's empty segment (`/` is
+    /// no segment, `/v1/` and `/v1` are `v1`); `None` when the path is not judgeable (see the
+    /// module documentation).
+    pub fn path_segments(&self) -> Option<&[String]> {
+        self.path.as_deref()
+    }
+
     /// Whether both URLs have the same origin: scheme, host and port (default ports filled in).
     pub fn same_origin(&self, other: &HttpUrl) -> bool {
         self == other
     }
+}
+
+/// The segments of an absolute path (`/a/b/`), each percent-decoded, or `None` when servers
+/// could read it as other segments (see the module documentation). One trailing slash is
+/// dropped; any other empty segment makes the path not judgeable.
+pub fn path_segments(path: &str) -> Option<Vec<String>> {
+    let rest = path.strip_prefix('/')?;
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    // `//` becomes one empty segment here, and is refused below.
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    rest.split('/')
+        .map(|segment| {
+            let decoded = percent_decode_str(segment).decode_utf8().ok()?;
+            let ambiguous = decoded.is_empty()
+                || decoded == "."
+                || decoded == ".."
+                || decoded.contains(['/', '\\', ';', '%'])
+                || decoded.chars().any(char::is_control);
+            (!ambiguous).then(|| decoded.into_owned())
+        })
+        .collect()
 }
 
 /// The comparison form of a DNS name: lowercase, every trailing dot removed (`a.com..` is
@@ -252,11 +321,110 @@ mod tests {
         }
     }
 
+    fn segments(text: &str) -> Option<Vec<String>> {
+        HttpUrl::parse(text)
+            .unwrap()
+            .path_segments()
+            .map(<[String]>::to_vec)
+    }
+
+    #[test]
+    fn paths_are_kept_as_decoded_segments_after_dot_segments_are_resolved() {
+        // GIVEN paths with dot segments, escapes and trailing slashes WHEN parsed THEN the
+        // segments are those the request goes to, each decoded once
+        for (url, expected) in [
+            ("https://a.example", vec![]),
+            ("https://a.example/", vec![]),
+            ("https://a.example/?q=/v1#/v1", vec![]),
+            ("https://a.example/v1", vec!["v1"]),
+            ("https://a.example/v1/", vec!["v1"]),
+            ("https://a.example/v1/x?y=/../z", vec!["v1", "x"]),
+            ("https://a.example/v1/%61bc", vec!["v1", "abc"]),
+            ("https://a.example/v1/%41bc", vec!["v1", "Abc"]),
+            ("https://a.example/a/../b", vec!["b"]),
+            ("https://a.example/a/./b", vec!["a", "b"]),
+            ("https://a.example/a/%2e%2e/b", vec!["b"]),
+            ("https://a.example/a/%2E%2e/b", vec!["b"]),
+            ("https://a.example/a/.%2E/b", vec!["b"]),
+            ("https://a.example/a/%2e/b", vec!["a", "b"]),
+            ("https://a.example/../../b", vec!["b"]),
+            ("https://a.example/caf%C3%A9/x", vec!["café", "x"]),
+            ("https://a.example/café/x", vec!["café", "x"]),
+            ("https://a.example/%7Euser", vec!["~user"]),
+        ] {
+            let expected: Vec<String> = expected.into_iter().map(String::from).collect();
+            assert_eq!(segments(url), Some(expected), "{url}");
+        }
+    }
+
+    #[test]
+    fn paths_servers_could_read_otherwise_are_not_judgeable() {
+        // GIVEN paths with encoded separators, empty segments, path parameters, a second
+        // round of escapes, control characters or bytes that are not UTF-8
+        for url in [
+            "https://a.example//a",
+            "https://a.example/a//b",
+            "https://a.example/a//",
+            "https://a.example//",
+            "https://a.example/v1%2Fadmin",
+            "https://a.example/v1%2fadmin",
+            "https://a.example/v1%5Cadmin",
+            "https://a.example/v1%5cadmin",
+            "https://a.example/v1/..;/admin",
+            "https://a.example/v1;x/admin",
+            "https://a.example/v1%3Bx/admin",
+            "https://a.example/v1/%252e%252e/admin",
+            "https://a.example/v1/%25",
+            "https://a.example/v1/%zz",
+            "https://a.example/v1/%00",
+            "https://a.example/v1/a%0Ab",
+            "https://a.example/v1/%FF",
+            "https://a.example/v1/%C3",
+        ] {
+            // WHEN parsed THEN the URL parses (its host is judged as before) but not its path
+            assert_eq!(segments(url), None, "{url}");
+            assert_eq!(host(url), Ok("a.example".to_string()), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_path_is_not_part_of_equality_or_the_origin() {
+        let a = HttpUrl::parse("https://a.example/x").unwrap();
+        let b = HttpUrl::parse("https://a.example//y").unwrap();
+        assert_eq!(a, b);
+        assert!(a.same_origin(&b));
+        assert_eq!((a.scheme(), a.port()), ("https", 443));
+        let c = HttpUrl::parse("http://a.example:8080/").unwrap();
+        assert_eq!((c.scheme(), c.port()), ("http", 8080));
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics(s in ".*") {
             let _ = HttpUrl::parse(&s);
             let _ = normalize_host_pattern(&s);
+            let _ = path_segments(&s);
+        }
+
+        #[test]
+        fn a_judgeable_path_holds_no_separator_dot_or_empty_segment(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    Just("v1"), Just("a"), Just(""), Just("."), Just(".."), Just("%2e"),
+                    Just("%2E%2e"), Just("%2F"), Just("%5c"), Just("%25"), Just(";"),
+                    Just("%3b"), Just("%61"), Just("é"), Just("%C3%A9"), Just("%FF"),
+                ],
+                0..6,
+            ),
+        ) {
+            let url = format!("https://a.example/{}", pieces.join("/"));
+            if let Ok(parsed) = HttpUrl::parse(&url) {
+                for segment in parsed.path_segments().unwrap_or_default() {
+                    prop_assert!(!segment.is_empty(), "{}", url);
+                    prop_assert!(segment != "." && segment != "..", "{}", url);
+                    prop_assert!(!segment.contains(['/', '\\', '%', ';']), "{}", url);
+                }
+            }
         }
 
         #[test]

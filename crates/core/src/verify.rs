@@ -42,8 +42,8 @@ pub struct VerifyRequest {
     /// The resource the merchant declares: v2's top-level `resource.url`, copied by the caller
     /// from the 402 (v1 entries carry their own). Compared with `request_url` by origin only.
     pub resource: Option<String>,
-    /// The URL the tool requested, from the tool call (never from the 402); host rules judge it.
-    /// `None` when the tool call has no URL: host rules then fail closed.
+    /// The URL the tool requested, from the tool call (never from the 402); host and URL rules
+    /// judge it. `None` when the tool call has no URL: host and URL rules then fail closed.
     pub request_url: Option<HttpUrl>,
     /// The wallet owner.
     pub user_id: String,

@@ -1,6 +1,6 @@
 //! The checks that need the stored records, in the documented order: policies, the registry
 //! (agent, session, consent), tools, the requirement against policy (network, asset, amount),
-//! the merchant (payTo, host), then the limits. Each stage returns the first failing check.
+//! the merchant (payTo, host, URL), then the limits. Each stage returns the first failing check.
 
 use super::{AmountView, DecisionContext, LimitUsage, Outcome};
 use crate::budget::{charges, BudgetRefusal};
@@ -285,10 +285,13 @@ fn asset_and_amount(
     Ok(micros)
 }
 
-/// Deny-lists first (payTo, host), then allow-lists. Host rules judge the URL the tool
-/// requested, never the resource the merchant declares; with no requestUrl they fail closed.
+/// Deny-lists first (payTo, host, URL), then allow-lists (payTo, host, URL). Host and URL rules
+/// judge the URL the tool requested, never the resource the merchant declares; with no
+/// requestUrl, or a path URL rules cannot judge, they fail closed. Details name the field only.
 fn merchant(request: &VerifyRequest, requirement: &Requirement, policy: &EffectivePolicy) -> Check {
-    let host = request.request_url.as_ref().map(|u| u.host());
+    let url = request.request_url.as_ref();
+    let host = url.map(|u| u.host());
+    let judgeable = url.map(|u| u.path_segments().is_some());
     if policy.pay_to_blocked(&requirement.network, &requirement.pay_to) {
         return fail(
             ReasonCode::MerchantBlocked,
@@ -304,6 +307,16 @@ fn merchant(request: &VerifyRequest, requirement: &Requirement, policy: &Effecti
             },
         );
     }
+    if policy.url_blocked(url) {
+        return fail(
+            ReasonCode::MerchantBlocked,
+            match judgeable {
+                Some(true) => "the requestUrl is blocked by a URL rule",
+                Some(false) => "the requestUrl path is ambiguous and a URL deny-list applies",
+                None => "a URL deny-list applies and the event has no requestUrl",
+            },
+        );
+    }
     if !policy.pay_to_allowed(&requirement.network, &requirement.pay_to) {
         return fail(
             ReasonCode::MerchantNotAllowed,
@@ -316,6 +329,16 @@ fn merchant(request: &VerifyRequest, requirement: &Requirement, policy: &Effecti
             match host {
                 Some(_) => "the requestUrl host is not on the allow-list",
                 None => "a host allow-list applies and the event has no requestUrl",
+            },
+        );
+    }
+    if !policy.url_allowed(url) {
+        return fail(
+            ReasonCode::MerchantNotAllowed,
+            match judgeable {
+                Some(true) => "the requestUrl is not on the URL allow-list",
+                Some(false) => "the requestUrl path is ambiguous and a URL allow-list applies",
+                None => "a URL allow-list applies and the event has no requestUrl",
             },
         );
     }

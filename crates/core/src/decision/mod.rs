@@ -752,6 +752,181 @@ mod tests {
     }
 
     #[test]
+    fn url_rules_judge_the_requested_path_by_whole_decoded_segments() {
+        // GIVEN an allow-list of /v1/ and a deny-list of /v1/admin/ on one origin
+        let s = host_policy_store(
+            r#"{"allowedUrls":["https://api.example/v1/"],"blockedUrls":["https://api.example/v1/admin/"]}"#,
+        );
+        let yes = (Verdict::Yes, ReasonCode::Approved);
+        let not_allowed = (Verdict::No, ReasonCode::MerchantNotAllowed);
+        let blocked = (Verdict::No, ReasonCode::MerchantBlocked);
+        // WHEN the tool requested each URL (no declared resource to compare)
+        for (url, expected) in [
+            ("https://api.example/v1/x?q=1", yes),
+            ("https://api.example/v1", yes),
+            ("https://API.example.:443/%76%31/x", yes),
+            ("https://api.example/v1/./x", yes),
+            ("https://api.example/v2/x", not_allowed),
+            ("https://api.example/v10/x", not_allowed),
+            ("https://api.example/v1x", not_allowed),
+            ("http://api.example/v1/x", not_allowed),
+            ("https://api.example:8443/v1/x", not_allowed),
+            ("https://other.example/v1/x", not_allowed),
+            ("https://api.example/v1/../v2/x", not_allowed),
+            ("https://api.example/v1/%2e%2e/v2/x", not_allowed),
+            ("https://api.example/v1/%2E%2e/v2/x", not_allowed),
+            ("https://api.example/v1/admin", blocked),
+            ("https://api.example/v1/admin/users", blocked),
+            ("https://api.example/v1/ADMIN/users", blocked),
+            ("https://api.example/v1/%61dmin/users", blocked),
+            ("https://api.example/v1/x/../admin/users", blocked),
+            ("https://api.example/v1/administrator", yes),
+            // a path servers could read otherwise is blocked on the deny-list's origin
+            ("https://api.example/v1//admin", blocked),
+            ("https://api.example/v1/x%2F..%2Fadmin", blocked),
+            ("https://api.example/v1/x%5C..%5Cadmin", blocked),
+            ("https://api.example/v1/..;/admin", blocked),
+            ("https://api.example/v1/%252e%252e/admin", blocked),
+        ] {
+            // THEN deny-lists come first and a blocked prefix beats an allowed one
+            assert_eq!(decide_url(&s, Some(url), None), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_ambiguous_path_passes_no_url_allow_list() {
+        // GIVEN only an allow-list
+        let s = host_policy_store(r#"{"allowedUrls":["https://api.example/v1/"]}"#);
+        for url in [
+            "https://api.example/v1//x",
+            "https://api.example//v1/x",
+            "https://api.example/v1/x%2F..%2F..%2Fadmin",
+            "https://api.example/v1/%5C..%5Cadmin",
+            "https://api.example/v1/..;/admin",
+            "https://api.example/v1/%252e%252e/admin",
+            "https://api.example/v1/%FF",
+        ] {
+            // WHEN requested THEN NO, as a miss of the allow-list
+            assert_eq!(
+                decide_url(&s, Some(url), None),
+                (Verdict::No, ReasonCode::MerchantNotAllowed),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn url_rules_judge_the_requested_url_never_the_declared_resource() {
+        // GIVEN an allow-list of /v1/ WHEN the tool requested /v2/ on the same origin and the
+        // merchant declares a resource under /v1/ THEN NO
+        let s = host_policy_store(r#"{"allowedUrls":["https://api.example/v1/"]}"#);
+        assert_eq!(
+            decide_url(
+                &s,
+                Some("https://api.example/v2/x"),
+                Some("https://api.example/v1/x")
+            ),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+        // AND the other way round THEN YES
+        assert_eq!(
+            decide_url(
+                &s,
+                Some("https://api.example/v1/x"),
+                Some("https://api.example/v2/x")
+            ),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+    }
+
+    #[test]
+    fn without_a_requested_url_url_rules_fail_closed() {
+        let declared = Some("https://api.example/v1/x");
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"allowedUrls":["https://api.example/v1/"]}"#),
+                None,
+                declared
+            ),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"blockedUrls":["https://evil.example/"]}"#),
+                None,
+                declared
+            ),
+            (Verdict::No, ReasonCode::MerchantBlocked)
+        );
+        // AND an empty deny-list blocks nothing, an empty allow-list allows nothing
+        assert_eq!(
+            decide_url(&host_policy_store(r#"{"blockedUrls":[]}"#), None, declared),
+            (Verdict::Yes, ReasonCode::Approved)
+        );
+        assert_eq!(
+            decide_url(
+                &host_policy_store(r#"{"allowedUrls":[]}"#),
+                Some("https://api.example/v1/x"),
+                None
+            ),
+            (Verdict::No, ReasonCode::MerchantNotAllowed)
+        );
+    }
+
+    #[test]
+    fn url_rule_messages_name_the_field_never_the_url() {
+        // GIVEN URL rules at two scopes
+        let s = store(
+            Some(r#"{"blockedUrls":["https://api.example/secret/"]}"#),
+            Some(r#"{"allowedUrls":["https://api.example/v1/"]}"#),
+            10_000_000,
+        );
+        for (url, reason, detail) in [
+            (
+                Some("https://api.example/secret/zq7"),
+                ReasonCode::MerchantBlocked,
+                "the requestUrl is blocked by a URL rule",
+            ),
+            (
+                Some("https://api.example/zq7/x"),
+                ReasonCode::MerchantNotAllowed,
+                "the requestUrl is not on the URL allow-list",
+            ),
+            (
+                Some("https://api.example/secret//zq7"),
+                ReasonCode::MerchantBlocked,
+                "the requestUrl path is ambiguous and a URL deny-list applies",
+            ),
+            (
+                Some("https://other.example/zq7//x"),
+                ReasonCode::MerchantNotAllowed,
+                "the requestUrl path is ambiguous and a URL allow-list applies",
+            ),
+            (
+                None,
+                ReasonCode::MerchantBlocked,
+                "a URL deny-list applies and the event has no requestUrl",
+            ),
+        ] {
+            let mut e = event("1000000");
+            e.as_object_mut().unwrap().remove("resource");
+            match url {
+                Some(url) => e["requestUrl"] = json!(url),
+                None => {
+                    e.as_object_mut().unwrap().remove("requestUrl");
+                }
+            }
+            // WHEN decided THEN the message names the field and rule, no part of the URL
+            let r = decide_now(&s, &e);
+            assert_eq!(r.reason_code, reason, "{url:?}");
+            assert_eq!(r.message, format!("{} ({detail})", reason.message()));
+            for part in ["zq7", "secret", "api.example", "v1"] {
+                assert!(!r.message.contains(part), "{}", r.message);
+            }
+        }
+    }
+
+    #[test]
     fn the_token_and_audit_record_carry_the_requested_host() {
         let keys = keys();
         let s = host_policy_store("{}");
@@ -856,7 +1031,111 @@ mod tests {
         })
     }
 
+    /// Path pieces: plain segments around the allowed prefix `/v1/abc/`, and the spellings that
+    /// fake or escape a prefix.
+    const PLAIN_PIECES: [&str; 7] = ["v1", "abc", "%61bc", "%76%31", "ABC", "v10", "abcd"];
+    const TRICK_PIECES: [&str; 17] = [
+        "v1%2Fabc",
+        "",
+        ".",
+        "..",
+        "%2e",
+        "%2E%2e",
+        ".%2e",
+        "%2f",
+        "%2F",
+        "%5C",
+        "%5c",
+        "a%2Fb",
+        "..;",
+        "v1;",
+        "%252e%252e",
+        "%FF",
+        "%00",
+    ];
+
+    /// Percent-decodes once, written apart from the code under test.
+    fn reference_decode(piece: &str) -> Vec<u8> {
+        let bytes = piece.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The path a server reads from the pieces: each decoded, `.` dropped and `..` popping its
+    /// parent (as WHATWG resolves them), one trailing empty segment dropped.
+    fn reference_path(pieces: &[&str]) -> Vec<Vec<u8>> {
+        let mut path: Vec<Vec<u8>> = Vec::new();
+        for piece in pieces {
+            match reference_decode(piece).as_slice() {
+                b"." => {}
+                b".." => {
+                    path.pop();
+                }
+                decoded => path.push(decoded.to_vec()),
+            }
+        }
+        if path.last().is_some_and(Vec::is_empty) {
+            path.pop();
+        }
+        path
+    }
+
+    fn path_piece() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            3 => prop::sample::select(PLAIN_PIECES.to_vec()),
+            1 => prop::sample::select(TRICK_PIECES.to_vec()),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn no_url_outside_the_allowed_prefix_segments_is_approved(
+            pieces in prop::collection::vec(path_piece(), 0..7),
+            query in any::<bool>(),
+        ) {
+            // GIVEN an allow-list of one path prefix
+            let s = host_policy_store(r#"{"allowedUrls":["https://api.example/v1/abc/"]}"#);
+            let query = if query { "?next=/v1/abc/" } else { "" };
+            let url = format!("https://api.example/{}{query}", pieces.join("/"));
+            // WHEN the tool requested a generated path
+            let (verdict, reason) = decide_url(&s, Some(&url), None);
+            let path = reference_path(&pieces);
+            let inside = path.starts_with(&[b"v1".to_vec(), b"abc".to_vec()]);
+            // THEN a YES is always a path, as a server reads it, under the prefix's segments,
+            // with no empty segment and no separator hidden in one
+            if verdict == Verdict::Yes {
+                prop_assert!(inside, "{}", url);
+                prop_assert!(
+                    path.iter().all(|s| !s.is_empty() && !s.contains(&b'/') && !s.contains(&b'\\')),
+                    "{}",
+                    url
+                );
+            } else {
+                prop_assert_eq!(reason, ReasonCode::MerchantNotAllowed, "{}", url);
+            }
+            // AND a path of plain segments is approved exactly when it is under the prefix
+            if pieces.iter().all(|p| PLAIN_PIECES.contains(p)) {
+                prop_assert_eq!(verdict == Verdict::Yes, inside, "{}", url);
+            }
+        }
+
         #[test]
         fn arbitrary_json_events_never_panic_and_never_approve(event in arbitrary_json()) {
             let s = store(Some("{}"), None, 10_000_000);

@@ -201,6 +201,7 @@ fn strict_policy() -> Value {
     json!({
         "allowedPayTo": [PAY_TO], "blockedPayTo": ["0x1111111111111111111111111111111111111111"],
         "allowedHosts": ["api.example", "*.example"], "blockedHosts": ["evil.example"],
+        "allowedUrls": ["https://api.example/"], "blockedUrls": ["https://api.example/admin/"],
         "allowedNetworks": ["eip155:8453"], "allowedAssets": ["USDC", "DAI"],
         "extraAssets": [{"network": "eip155:1", "address": "0x6B175474E89094C44Da98b954EedeAC495271d0F",
             "symbol": "DAI", "decimals": 18, "usdPegged": true}],
@@ -416,6 +417,16 @@ fn an_invalid_policy_is_reported_to_the_agent_by_scope_and_field_only() {
             json!({}),
             json!({"allowedNetworks": [MARKER]}),
             "user policy: allowedNetworks is invalid",
+        ),
+        (
+            json!({"blockedUrls": [format!("https://api.example/{MARKER}")]}),
+            json!({}),
+            "global policy: blockedUrls is invalid",
+        ),
+        (
+            json!({}),
+            json!({"allowedUrls": [format!("https://api.example/?{MARKER}")]}),
+            "user policy: allowedUrls is invalid",
         ),
         (
             json!({}),

@@ -1,10 +1,12 @@
 //! One policy document compiled for the checks: every list a hash set of its entries in the form
 //! they are compared in, the limits parsed. Compiling is validating: a document that compiles is
-//! valid, and every address is checksummed and every host pattern normalized exactly once.
+//! valid, and every address is checksummed and every host and URL pattern normalized exactly
+//! once.
 //! [`super::PolicyCache`] compiles each (scope, version) once per warm container.
 
 use std::collections::HashSet;
 
+use super::url_rules::UrlSet;
 use super::{PolicyDocument, PolicyError};
 use crate::address::{family, validate_evm, validate_solana, Family};
 use crate::asset::{is_caip2, AssetInfo, AssetTable};
@@ -18,6 +20,8 @@ pub struct CompiledPolicy {
     pub(super) blocked_pay_to: Option<AddressSet>,
     pub(super) allowed_hosts: Option<HostSet>,
     pub(super) blocked_hosts: Option<HostSet>,
+    pub(super) allowed_urls: Option<UrlSet>,
+    pub(super) blocked_urls: Option<UrlSet>,
     pub(super) allowed_networks: Option<HashSet<String>>,
     pub(super) allowed_assets: Option<HashSet<String>>,
     pub(super) allowed_tools: Option<HashSet<String>>,
@@ -37,7 +41,7 @@ impl CompiledPolicy {
 
     /// Validates and compiles a document. The checks run in the order of the fields' refusals:
     /// maxPerPayment, maxAuthorizationSeconds, allowedPayTo, blockedPayTo, allowedHosts,
-    /// blockedHosts, allowedNetworks, extraAssets, timezone, budgets.
+    /// blockedHosts, allowedUrls, blockedUrls, allowedNetworks, extraAssets, timezone, budgets.
     pub fn compile(doc: &PolicyDocument) -> Result<Self, PolicyError> {
         let max_per_payment_micros = doc.max_per_payment_micros()?;
         if doc.max_authorization_seconds == Some(0) {
@@ -47,6 +51,8 @@ impl CompiledPolicy {
         let blocked_pay_to = AddressSet::compile("blockedPayTo", &doc.blocked_pay_to)?;
         let allowed_hosts = HostSet::compile("allowedHosts", &doc.allowed_hosts)?;
         let blocked_hosts = HostSet::compile("blockedHosts", &doc.blocked_hosts)?;
+        let allowed_urls = UrlSet::compile("allowedUrls", &doc.allowed_urls, false)?;
+        let blocked_urls = UrlSet::compile("blockedUrls", &doc.blocked_urls, true)?;
         if let Some(bad) = doc.allowed_networks.iter().flatten().find(|n| !is_caip2(n)) {
             return Err(PolicyError::Network(bad.clone()));
         }
@@ -70,6 +76,8 @@ impl CompiledPolicy {
             blocked_pay_to,
             allowed_hosts,
             blocked_hosts,
+            allowed_urls,
+            blocked_urls,
             allowed_networks: string_set(&doc.allowed_networks),
             allowed_assets: string_set(&doc.allowed_assets),
             allowed_tools: string_set(&doc.allowed_tools),

@@ -47,6 +47,18 @@ pub enum PolicyError {
         /// The entry as written.
         value: String,
     },
+    /// A pattern in `allowedUrls` or `blockedUrls` is not an http(s) URL pattern: scheme, host
+    /// or `*.` wildcard, optional port and path prefix, no userinfo, query or fragment, and a
+    /// path servers cannot read otherwise.
+    #[error(
+        "{field} entry {value:?} is not a URL pattern (https://api.example.com/v1/: http or https, a host or *. wildcard, an optional port and path prefix; no userinfo, query, fragment, dot or empty segment, or encoded slash)"
+    )]
+    Url {
+        /// `allowedUrls` or `blockedUrls`.
+        field: &'static str,
+        /// The entry as written.
+        value: String,
+    },
     /// A network in `allowedNetworks` is not a CAIP-2 id.
     #[error("allowedNetworks entry {0:?} is not a CAIP-2 id such as \"eip155:8453\"")]
     Network(String),
@@ -62,11 +74,13 @@ pub enum PolicyError {
 }
 
 /// Every field a policy document may have, as written in JSON.
-pub const POLICY_FIELDS: [&str; 13] = [
+pub const POLICY_FIELDS: [&str; 15] = [
     "allowedPayTo",
     "blockedPayTo",
     "allowedHosts",
     "blockedHosts",
+    "allowedUrls",
+    "blockedUrls",
     "allowedNetworks",
     "allowedAssets",
     "extraAssets",
@@ -87,7 +101,9 @@ impl PolicyError {
             PolicyError::Json(message) => json_error_field(message),
             PolicyError::MaxPerPayment { .. } => Some("maxPerPayment"),
             PolicyError::MaxAuthorizationSeconds => Some("maxAuthorizationSeconds"),
-            PolicyError::PayTo { field, .. } | PolicyError::Host { field, .. } => Some(field),
+            PolicyError::PayTo { field, .. }
+            | PolicyError::Host { field, .. }
+            | PolicyError::Url { field, .. } => Some(field),
             PolicyError::Network(_) => Some("allowedNetworks"),
             PolicyError::ExtraAsset(_) => Some("extraAssets"),
             PolicyError::Budget(_) => Some("budgets"),
@@ -125,6 +141,8 @@ present_field!(de_allowed_pay_to, "allowedPayTo");
 present_field!(de_blocked_pay_to, "blockedPayTo");
 present_field!(de_allowed_hosts, "allowedHosts");
 present_field!(de_blocked_hosts, "blockedHosts");
+present_field!(de_allowed_urls, "allowedUrls");
+present_field!(de_blocked_urls, "blockedUrls");
 present_field!(de_allowed_networks, "allowedNetworks");
 present_field!(de_allowed_assets, "allowedAssets");
 present_field!(de_extra_assets, "extraAssets");
@@ -169,6 +187,23 @@ pub struct PolicyDocument {
         skip_serializing_if = "Option::is_none"
     )]
     pub blocked_hosts: Option<Vec<String>>,
+    /// Only requested URLs under these patterns: "https://api.example.com/v1/" is the scheme,
+    /// the host (or "*." wildcard), the port (default if absent) and a path prefix matched by
+    /// whole decoded segments (see [`crate::policy`]).
+    #[serde(
+        default,
+        deserialize_with = "de_allowed_urls",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_urls: Option<Vec<String>>,
+    /// Never requested URLs under these patterns, same syntax as `allowed_urls`; paths compare
+    /// in any letter case.
+    #[serde(
+        default,
+        deserialize_with = "de_blocked_urls",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub blocked_urls: Option<Vec<String>>,
     /// Only these CAIP-2 networks.
     #[serde(
         default,
@@ -451,6 +486,33 @@ mod tests {
     }
 
     #[test]
+    fn parse_reads_url_rules_and_refuses_a_pattern_naming_the_field_and_entry() {
+        // GIVEN URL rules WHEN parsed THEN kept as written
+        let d = doc(
+            r#"{"allowedUrls":["https://api.example.com/v1/"],"blockedUrls":["https://*.example.com"]}"#,
+        );
+        assert_eq!(
+            d.allowed_urls,
+            Some(vec!["https://api.example.com/v1/".to_string()])
+        );
+        assert_eq!(
+            d.blocked_urls,
+            Some(vec!["https://*.example.com".to_string()])
+        );
+        // AND a pattern with a query is refused with its field and entry
+        for field in ["allowedUrls", "blockedUrls"] {
+            let bad = "https://api.example.com/v1/?key=1";
+            assert_eq!(
+                PolicyDocument::parse(&format!(r#"{{"{field}":["{bad}"]}}"#)),
+                Err(PolicyError::Url {
+                    field,
+                    value: bad.into()
+                })
+            );
+        }
+    }
+
+    #[test]
     fn parse_refuses_a_network_that_is_not_caip2() {
         assert_eq!(
             PolicyDocument::parse(r#"{"allowedNetworks":["base"]}"#),
@@ -489,6 +551,19 @@ mod tests {
                 r#"{"blockedHosts":"evil.com"}"#.to_string(),
                 Some("blockedHosts"),
             ),
+            (
+                r#"{"allowedUrls":["https://a.com/v1/?x=1"]}"#.to_string(),
+                Some("allowedUrls"),
+            ),
+            (
+                r#"{"allowedUrls":"https://a.com/"}"#.to_string(),
+                Some("allowedUrls"),
+            ),
+            (
+                r#"{"blockedUrls":["https://a.com/a/../b"]}"#.to_string(),
+                Some("blockedUrls"),
+            ),
+            (r#"{"blockedUrls":null}"#.to_string(), Some("blockedUrls")),
             (
                 r#"{"allowedNetworks":["base"]}"#.to_string(),
                 Some("allowedNetworks"),
@@ -545,6 +620,8 @@ mod tests {
             blocked_pay_to: Some(vec![]),
             allowed_hosts: Some(vec![]),
             blocked_hosts: Some(vec![]),
+            allowed_urls: Some(vec![]),
+            blocked_urls: Some(vec![]),
             allowed_networks: Some(vec![]),
             allowed_assets: Some(vec![]),
             extra_assets: Some(vec![]),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{CompiledPolicy, PolicyDocument, PolicyError, Scope};
 use crate::asset::{AssetInfo, AssetTable};
 use crate::budget::BudgetClaim;
-use crate::request_url::normalize_host;
+use crate::request_url::{normalize_host, HttpUrl};
 
 /// The authorization window when no policy sets `maxAuthorizationSeconds`.
 pub const DEFAULT_MAX_AUTHORIZATION_SECONDS: u64 = 300;
@@ -143,6 +143,29 @@ impl EffectivePolicy {
                 .iter()
                 .any(|s| s.blocked_hosts.as_ref().is_some_and(|set| !set.is_empty())),
         }
+    }
+
+    /// Whether the requested URL passes every present `allowedUrls`: some entry of each has its
+    /// scheme, host and port and a prefix of its path. Without a URL, or with a path URL rules
+    /// cannot judge, nothing passes an allow-list: fail closed.
+    pub fn url_allowed(&self, url: Option<&HttpUrl>) -> bool {
+        self.scopes.iter().all(|s| {
+            s.allowed_urls
+                .as_ref()
+                .is_none_or(|set| url.is_some_and(|url| set.allows(url)))
+        })
+    }
+
+    /// Whether the requested URL matches any `blockedUrls` entry (paths in any letter case). A
+    /// path URL rules cannot judge is blocked by any entry of its origin, and without a URL by
+    /// any entry at all: fail closed.
+    pub fn url_blocked(&self, url: Option<&HttpUrl>) -> bool {
+        self.scopes.iter().any(|s| {
+            s.blocked_urls.as_ref().is_some_and(|set| match url {
+                Some(url) => set.blocks(url),
+                None => !set.is_empty(),
+            })
+        })
     }
 
     /// Whether the CAIP-2 network is in every present `allowedNetworks`.
@@ -397,6 +420,73 @@ mod tests {
         assert!(p.host_blocked(Some("EVIL.com")));
         assert!(p.host_blocked(Some("evil.com.")));
         assert!(p.host_blocked(Some("x.EVIL.ORG.")));
+    }
+
+    // ---- URLs ----
+
+    fn url(text: &str) -> HttpUrl {
+        HttpUrl::parse(text).unwrap()
+    }
+
+    #[test]
+    fn url_allow_lists_intersect_across_scopes() {
+        // GIVEN a global allow-list of /v1/ and a user allow-list of /v1/search/
+        let p = effective(&[
+            r#"{"allowedUrls":["https://api.example/v1/","https://other.example/"]}"#,
+            r#"{"allowedUrls":["https://api.example/v1/search/"]}"#,
+        ]);
+        // THEN only URLs both admit pass
+        assert!(p.url_allowed(Some(&url("https://api.example/v1/search/q"))));
+        assert!(!p.url_allowed(Some(&url("https://api.example/v1/other"))));
+        assert!(!p.url_allowed(Some(&url("https://other.example/v1/search/q"))));
+    }
+
+    #[test]
+    fn url_deny_lists_unite_across_scopes() {
+        let p = effective(&[
+            r#"{"blockedUrls":["https://api.example/admin/"]}"#,
+            "{}",
+            r#"{"blockedUrls":["https://api.example/internal"]}"#,
+        ]);
+        assert!(p.url_blocked(Some(&url("https://api.example/admin/x"))));
+        assert!(p.url_blocked(Some(&url("https://api.example/Internal/x"))));
+        assert!(!p.url_blocked(Some(&url("https://api.example/v1/x"))));
+    }
+
+    #[test]
+    fn a_present_but_empty_url_allow_list_allows_nothing_and_an_empty_deny_list_blocks_nothing() {
+        let p = effective(&[r#"{"allowedUrls":[],"blockedUrls":[]}"#]);
+        assert!(!p.url_allowed(Some(&url("https://api.example/"))));
+        assert!(!p.url_blocked(Some(&url("https://api.example/"))));
+        assert!(!p.url_blocked(None));
+    }
+
+    #[test]
+    fn url_rules_fail_closed_without_a_url_or_with_a_path_they_cannot_judge() {
+        // GIVEN URL rules WHEN the event has no URL THEN the allow-list fails and the deny-list blocks
+        let allow = effective(&[r#"{"allowedUrls":["https://api.example/"]}"#]);
+        let deny = effective(&[r#"{"blockedUrls":["https://api.example/admin/"]}"#]);
+        assert!(!allow.url_allowed(None));
+        assert!(deny.url_blocked(None));
+        // AND a path with an empty segment or an encoded slash is judged neither way
+        for text in [
+            "https://api.example//x",
+            "https://api.example/v1%2F..%2Fadmin",
+        ] {
+            assert!(!allow.url_allowed(Some(&url(text))), "{text}");
+            assert!(deny.url_blocked(Some(&url(text))), "{text}");
+        }
+        // AND with no URL rule at any scope, nothing is judged
+        let none = effective(&[r#"{"allowedHosts":["api.example"]}"#]);
+        assert!(none.url_allowed(None) && !none.url_blocked(None));
+        assert!(none.url_allowed(Some(&url("https://api.example//x"))));
+    }
+
+    #[test]
+    fn combine_of_no_policies_has_no_url_rule() {
+        let p = combine(&[]).unwrap();
+        assert!(p.url_allowed(None));
+        assert!(!p.url_blocked(None));
     }
 
     // ---- authorization window ----
