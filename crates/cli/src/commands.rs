@@ -67,7 +67,7 @@ pub(crate) fn table_names(cli: &Cli) -> TableNames {
     TableNames::from_env().unwrap_or_else(|_| TableNames::with_prefix(&cli.table_prefix))
 }
 
-async fn store(cli: &Cli) -> DynamoStore {
+pub(crate) async fn store(cli: &Cli) -> DynamoStore {
     let config = predebit_store::config::load().await;
     DynamoStore::new(predebit_store::DynamoClient::new(&config), table_names(cli))
 }
@@ -85,7 +85,7 @@ pub(crate) fn read_input(path: &str) -> Result<String, CliError> {
     }
 }
 
-fn print(cli: &Cli, value: Value, text: String) {
+pub(crate) fn print(cli: &Cli, value: Value, text: String) {
     if cli.json {
         println!(
             "{}",
@@ -171,6 +171,7 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
         Command::Agent { action } => agent(cli, action).await?,
         Command::Consent { action } => consent(cli, action).await?,
         Command::Session { action } => session(cli, action).await?,
+        Command::Pool { action } => crate::pools::pool(cli, store(cli).await, action).await?,
         Command::Secret {
             action: SecretAction::Create { kid },
         } => {
@@ -310,6 +311,7 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
             expiry_minutes,
             payment_manager_arn: Some(manager),
             client_token,
+            pool,
         } if !manager.trim().is_empty() => {
             open_against_agentcore(
                 cli,
@@ -322,7 +324,26 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
                     expires_at: *expires_at,
                     expiry_minutes: *expiry_minutes,
                     client_token: client_token.as_deref(),
+                    pool: pool.as_deref(),
                 },
+            )
+            .await?;
+        }
+        SessionAction::Open {
+            session_id: Some(session_id),
+            user_id,
+            limit,
+            expires_at,
+            expiry_minutes,
+            pool: Some(pool),
+            ..
+        } => {
+            crate::pools::open_on_pool(
+                cli,
+                store,
+                json!({"version": "1", "op": "openSession", "paymentSessionId": session_id,
+                    "userId": user_id, "limit": limit, "pool": pool,
+                    "expiresAt": expires_at, "expiryMinutes": expiry_minutes}),
             )
             .await?;
         }
@@ -499,6 +520,7 @@ struct OpenArgs<'a> {
     expires_at: Option<u64>,
     expiry_minutes: Option<u64>,
     client_token: Option<&'a str>,
+    pool: Option<&'a str>,
 }
 
 /// openSession through the admin ledger with AgentCore's payment sessions, as the admin
@@ -516,6 +538,9 @@ async fn open_against_agentcore(
     }
     if let Some(m) = args.expiry_minutes {
         event["expiryMinutes"] = json!(m);
+    }
+    if let Some(pool) = args.pool {
+        event["pool"] = json!(pool);
     }
     let client_token = match (args.session_id, args.client_token) {
         (Some(id), _) => {

@@ -3,6 +3,7 @@
 
 mod authorize;
 mod commands;
+mod pools;
 
 use clap::{Parser, Subcommand};
 
@@ -66,6 +67,11 @@ pub enum Command {
     Session {
         #[command(subcommand)]
         action: SessionAction,
+    },
+    /// Create or show a user's funding pool (sessions opened with --pool draw their limit from it).
+    Pool {
+        #[command(subcommand)]
+        action: PoolAction,
     },
     /// Create or replace the keys secret with freshly generated keys.
     Secret {
@@ -219,6 +225,9 @@ pub enum SessionAction {
         /// again returns the same AgentCore session. Generated and printed when absent.
         #[arg(long, requires = "payment_manager_arn", conflicts_with = "session_id")]
         client_token: Option<String>,
+        /// Draw the limit from this funding pool of the user (closing gives back what is unspent).
+        #[arg(long)]
+        pool: Option<String>,
     },
     /// Show a session's balances and all its holds (read a page of 100 at a time).
     Show {
@@ -233,6 +242,31 @@ pub enum SessionAction {
         /// Why, kept on the session (at most 256 characters).
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoolAction {
+    /// Create a pool with an amount (a replay with the same amount is accepted).
+    Create {
+        /// The owner.
+        #[arg(long)]
+        user_id: String,
+        /// The pool's name (unique per user).
+        #[arg(long)]
+        pool_id: String,
+        /// USD, e.g. 400.00.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Show a pool: funded, available, drawn by sessions, returned by them.
+    Show {
+        /// The owner.
+        #[arg(long)]
+        user_id: String,
+        /// The pool's name.
+        #[arg(long)]
+        pool_id: String,
     },
 }
 

@@ -107,6 +107,8 @@ fn demo_store() -> MemoryStore {
             expires_at: session["expiresAt"].as_u64().expect("expiresAt"),
             status,
             open_request_id: None,
+            pool_id: None,
+            returned_micros: 0,
         });
     }
     store

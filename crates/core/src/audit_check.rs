@@ -127,6 +127,8 @@ mod tests {
             expires_at: 1_000,
             status: SessionStatus::Open,
             open_request_id: None,
+            pool_id: None,
+            returned_micros: 0,
         };
         (session, holds)
     }

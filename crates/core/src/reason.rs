@@ -89,6 +89,10 @@ pub enum ReasonCode {
     StoreConflict,
     /// This deployment does not serve the requested operation.
     OpNotAllowed,
+    /// openSession named a pool this user does not have.
+    PoolUnknown,
+    /// The pool's available amount is smaller than the session's limit; nothing was opened.
+    PoolExceeded,
     // Authorize (enforcing mode).
     /// AgentCore refused to sign; the hold was released.
     SigningFailed,
@@ -126,7 +130,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 51] = [
+    pub const ALL: [ReasonCode; 53] = [
         Self::Approved,
         Self::InvalidRequest,
         Self::RequirementInvalid,
@@ -167,6 +171,8 @@ impl ReasonCode {
         Self::SignedPayloadMismatch,
         Self::StoreConflict,
         Self::OpNotAllowed,
+        Self::PoolUnknown,
+        Self::PoolExceeded,
         Self::SigningFailed,
         Self::SignerUnavailable,
         Self::AgentCoreSessionUnknown,
@@ -223,6 +229,8 @@ impl ReasonCode {
             Self::SignedPayloadMismatch => "SIGNED_PAYLOAD_MISMATCH",
             Self::StoreConflict => "STORE_CONFLICT",
             Self::OpNotAllowed => "OP_NOT_ALLOWED",
+            Self::PoolUnknown => "POOL_UNKNOWN",
+            Self::PoolExceeded => "POOL_EXCEEDED",
             Self::SigningFailed => "SIGNING_FAILED",
             Self::SignerUnavailable => "SIGNER_UNAVAILABLE",
             Self::AgentCoreSessionUnknown => "AGENTCORE_SESSION_UNKNOWN",
@@ -294,6 +302,10 @@ impl ReasonCode {
             Self::SignedPayloadMismatch => "The signed payment differs from the approved one.",
             Self::StoreConflict => "Concurrent updates kept conflicting; nothing was held, retry.",
             Self::OpNotAllowed => "This deployment does not serve that operation.",
+            Self::PoolUnknown => "The user has no funding pool of that name; create it first.",
+            Self::PoolExceeded => {
+                "The funding pool has less available than the limit; nothing was opened."
+            }
             Self::SigningFailed => "The wallet refused to sign; the hold was released.",
             Self::SignerUnavailable => {
                 "The wallet did not answer in time; send the same request again to continue."

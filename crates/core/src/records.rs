@@ -103,6 +103,36 @@ pub struct SessionRecord {
     /// The request that opened the session: its re-send is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_request_id: Option<String>,
+    /// The user's funding pool the limit was drawn from; closing returns the unspent part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_id: Option<String>,
+    /// Given back to the pool (at close, and by holds voided after it); the limit shrank by it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returned_micros: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// A user's funding pool (`pk=POOL#<userId>#<poolId>`, `sk=POOL`): sessions opened on it take
+/// their limit from `available`; closing a session gives back what it did not spend.
+/// `available + drawn - returned == funded`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolRecord {
+    /// The owner.
+    pub user_id: String,
+    /// The pool's name, unique per user.
+    pub pool_id: String,
+    /// Everything put into the pool.
+    pub funded_micros: u64,
+    /// What a new session may still draw.
+    pub available_micros: u64,
+    /// The limits of the sessions opened on it.
+    pub drawn_micros: u64,
+    /// What sessions gave back.
+    pub returned_micros: u64,
 }
 
 /// The policy versions a decision used, per scope; `None` marks a scope with no policy.

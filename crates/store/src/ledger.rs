@@ -19,7 +19,9 @@ use predebit_core::ledger::{
     ReserveRequest, ReserveResult, Transition, Write, EXPIRED,
 };
 use predebit_core::reason::ReasonCode;
-use predebit_core::records::{AgentRecord, ConsentRecord, SessionRecord};
+use predebit_core::records::{
+    AgentRecord, ConsentRecord, PoolRecord, SessionRecord, SessionStatus,
+};
 use predebit_core::store::StoreError;
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -30,6 +32,7 @@ use crate::items::{
     self, agent_pk, agent_policy_pk, consent_pk, global_policy_pk, pk_key, pk_sk_key, session_pk,
     user_policy_pk, Item, SESSION_SK,
 };
+use crate::pools;
 use crate::tables::{COUNTER_TTL, HOLD_EXPIRES_AT, OPEN_HOLDS_INDEX, OPEN_SHARD, PK, SK};
 
 /// Attempts for a transaction cancelled only by conflicting transactions.
@@ -418,7 +421,10 @@ impl DynamoStore {
                 None => return Ok(Transition::NotApplied(None)),
             },
         };
-        for _ in 0..2 {
+        // A void on a closed pooled session gives the amount back to the pool: the first try
+        // assumes the session is not one (and says so in its condition).
+        let mut pooled: Option<(String, String)> = None;
+        for _ in 0..3 {
             let condition = match (void, &counters) {
                 (true, None) => {
                     format!("({hold_condition}) AND attribute_not_exists(budgetCounters)")
@@ -433,17 +439,30 @@ impl DynamoStore {
                 &condition,
                 hold_values.clone(),
                 session_set,
-                "attribute_exists(pk)",
+                if void {
+                    VOID_SESSION_CONDITION
+                } else {
+                    "attribute_exists(pk)"
+                },
             );
             if void {
                 items.extend(counters.iter().flatten().map(|key| {
                     budget_adjust(key, -i128::from(amount), -1, w.now, &self.tables().ledger)
                 }));
+                if let Some((user, pool)) = &pooled {
+                    self.void_into_pool(&mut items, session_id, user, pool, amount);
+                }
             }
-            let label = format!("{payment_id}/{hold_set}/{condition}/{amount}");
+            let label = format!("{payment_id}/{hold_set}/{condition}/{amount}/{pooled:?}");
             match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => return Ok(Transition::Done(None)),
                 TxOutcome::Conflict => return Ok(Transition::Conflict),
+                TxOutcome::Cancelled(reasons) if void && !failed_condition(&reasons, 0) => {
+                    match closed_pool_of(&reasons) {
+                        Some(found) if pooled.is_none() => pooled = Some(found),
+                        _ => return Ok(Transition::NotApplied(None)),
+                    }
+                }
                 TxOutcome::Cancelled(reasons) => match old_item::<Hold>(&reasons, 0, "hold") {
                     Some(found)
                         if found.amount_micros != amount
@@ -460,6 +479,42 @@ impl DynamoStore {
         }
         Ok(Transition::Conflict)
     }
+
+    /// Turns a void's session update into the one for a closed pooled session (reserved and
+    /// the limit shrink, the amount counts as returned) and adds the pool's credit.
+    fn void_into_pool(
+        &self,
+        items: &mut Vec<TransactWriteItem>,
+        session_id: &str,
+        user_id: &str,
+        pool_id: &str,
+        micros: u64,
+    ) {
+        let table = &self.tables().ledger;
+        items[1] = update(
+            session_key(session_id),
+            table,
+            "SET reservedMicros = reservedMicros - :m, limitMicros = limitMicros - :m ADD returnedMicros :m",
+            "attribute_exists(poolId) AND attribute_exists(closedAt)",
+            None,
+            values(vec![(":m", n(micros))]),
+        );
+        items.push(pools::give_back(user_id, pool_id, micros, table));
+    }
+}
+
+/// A void's condition on the session: not a closed pooled one (whose void gives back to the
+/// pool instead, see [`DynamoStore::void_into_pool`]).
+const VOID_SESSION_CONDITION: &str =
+    "attribute_exists(pk) AND (attribute_not_exists(poolId) OR attribute_not_exists(closedAt))";
+
+/// The (user, pool) of the closed pooled session a void's failed session condition returned.
+fn closed_pool_of(reasons: &[CancellationReason]) -> Option<(String, String)> {
+    if !failed_condition(reasons, 1) {
+        return None;
+    }
+    let session: SessionRecord = old_item(reasons, 1, "session")?;
+    Some((session.user_id, session.pool_id?))
 }
 
 impl LedgerStore for DynamoStore {
@@ -881,7 +936,7 @@ impl LedgerStore for DynamoStore {
                 (":now", n(now)),
             ],
             "SET reservedMicros = reservedMicros - :m, availableMicros = availableMicros + :m",
-            "attribute_exists(pk)",
+            VOID_SESSION_CONDITION,
         );
         items.extend(hold.budget_counters.iter().map(|key| {
             budget_adjust(
@@ -893,7 +948,23 @@ impl LedgerStore for DynamoStore {
             )
         }));
         let label = format!("{}/expire", hold.payment_id);
-        match self.transact(items, w, &label).await? {
+        let mut outcome = self.transact(items.clone(), w, &label).await?;
+        // A closed pooled session: the amount goes back to the pool.
+        if let TxOutcome::Cancelled(reasons) = &outcome {
+            if !failed_condition(reasons, 0) {
+                if let Some((user, pool)) = closed_pool_of(reasons) {
+                    self.void_into_pool(
+                        &mut items,
+                        &hold.payment_session_id,
+                        &user,
+                        &pool,
+                        hold.amount_micros,
+                    );
+                    outcome = self.transact(items, w, &format!("{label}/pool")).await?;
+                }
+            }
+        }
+        match outcome {
             TxOutcome::Committed => {
                 let mut voided = hold.clone();
                 voided.state = HoldState::Voided;
@@ -970,6 +1041,9 @@ impl LedgerStore for DynamoStore {
         let mut session = session.clone();
         session.open_request_id = Some(w.request_id.to_string());
         let item = items::to_item(&session, session_key(&session.payment_session_id))?;
+        if let Some(pool) = session.pool_id.clone() {
+            return self.open_pooled(&session, &pool, item, w).await;
+        }
         let result = self
             .client()
             .put_item()
@@ -990,27 +1064,7 @@ impl LedgerStore for DynamoStore {
                     }
                     _ => None,
                 };
-                let existing: SessionRecord = match existing {
-                    Some(item) => items::from_item(item, "session")?,
-                    None => {
-                        return Err(StoreError::Malformed(
-                            "the existing session could not be read".into(),
-                        ))
-                    }
-                };
-                // This request's own put, whose answer was lost.
-                if existing.open_request_id.as_deref() == Some(w.request_id) {
-                    return Ok(OpenResult::Created(existing));
-                }
-                // Same terms: the opening amounts, not what was spent since.
-                let same = existing.user_id == session.user_id
-                    && existing.limit_micros == session.limit_micros
-                    && existing.expires_at == session.expires_at;
-                Ok(if same {
-                    OpenResult::Same(existing)
-                } else {
-                    OpenResult::Different(existing)
-                })
+                existing_session(existing, &session, w)
             }
             Err(err) => Err(unavailable(err)),
         }
@@ -1032,8 +1086,9 @@ impl LedgerStore for DynamoStore {
                 "SET #status = :closed, closedReason = :reason, closedAt = :now, closeRequestId = :rid",
             )
             // The SDK's re-send of this very request meets its own write: apply it again.
+            // A pooled session gives its available back: not in a single update.
             .condition_expression(
-                "attribute_exists(pk) AND (#status = :open OR closeRequestId = :rid)",
+                "attribute_exists(pk) AND ((#status = :open AND attribute_not_exists(poolId)) OR closeRequestId = :rid)",
             )
             .expression_attribute_values(":rid", s(w.request_id))
             .expression_attribute_names("#status", "status")
@@ -1052,16 +1107,149 @@ impl LedgerStore for DynamoStore {
                 .transpose()?
                 .map(|s| (s, false))),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(e) => Ok(e
-                    .item()
-                    .cloned()
-                    .map(|i| items::from_item(i, "session"))
-                    .transpose()?
-                    .map(|s| (s, true))),
+                UpdateItemError::ConditionalCheckFailedException(e) => {
+                    let found: Option<SessionRecord> = e
+                        .item()
+                        .cloned()
+                        .map(|i| items::from_item(i, "session"))
+                        .transpose()?;
+                    match found {
+                        Some(open)
+                            if open.status == SessionStatus::Open && open.pool_id.is_some() =>
+                        {
+                            self.close_pooled(open, reason, w).await
+                        }
+                        found => Ok(found.map(|s| (s, true))),
+                    }
+                }
                 other => Err(StoreError::Unavailable(format!("UpdateItem: {other}"))),
             },
             Err(err) => Err(unavailable(err)),
         }
+    }
+}
+
+/// What an open finds when the session already exists: its own earlier put (a lost answer),
+/// the same terms (a replay) or other terms.
+fn existing_session(
+    existing: Option<Item>,
+    session: &SessionRecord,
+    w: Write<'_>,
+) -> Result<OpenResult, StoreError> {
+    let existing: SessionRecord = match existing {
+        Some(item) => items::from_item(item, "session")?,
+        None => {
+            return Err(StoreError::Malformed(
+                "the existing session could not be read".into(),
+            ))
+        }
+    };
+    // This request's own put, whose answer was lost.
+    if existing.open_request_id.as_deref() == Some(w.request_id) {
+        return Ok(OpenResult::Created(existing));
+    }
+    // Same terms: the opening amounts, not what was spent since.
+    let same = existing.user_id == session.user_id
+        && existing.limit_micros + existing.returned_micros == session.limit_micros
+        && existing.expires_at == session.expires_at
+        && existing.pool_id == session.pool_id;
+    Ok(if same {
+        OpenResult::Same(existing)
+    } else {
+        OpenResult::Different(existing)
+    })
+}
+
+impl DynamoStore {
+    /// Puts a pooled session and takes its limit from the pool, in one transaction.
+    async fn open_pooled(
+        &self,
+        session: &SessionRecord,
+        pool: &str,
+        item: Item,
+        w: Write<'_>,
+    ) -> Result<OpenResult, StoreError> {
+        let parts = self.open_pooled_parts(session, pool, item);
+        let label = format!("open/{}", session.payment_session_id);
+        match self.transact(parts, w, &label).await? {
+            TxOutcome::Committed => Ok(OpenResult::Created(session.clone())),
+            TxOutcome::Conflict => Err(StoreError::Unavailable(
+                "conflicting transactions kept cancelling the open".into(),
+            )),
+            TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 0) => {
+                existing_session(reasons[0].item().cloned(), session, w)
+            }
+            TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 1) => {
+                match old_item::<PoolRecord>(&reasons, 1, "pool") {
+                    Some(found) if found.user_id == session.user_id => Ok(OpenResult::PoolExceeded),
+                    _ => Ok(OpenResult::PoolUnknown),
+                }
+            }
+            TxOutcome::Cancelled(_) => Err(StoreError::Unavailable(
+                "the transaction was cancelled without a failed condition".into(),
+            )),
+        }
+    }
+
+    /// Closes an OPEN pooled session and gives its available back to the pool, in one
+    /// transaction; a reserve meanwhile moves available, so it is read again and retried.
+    async fn close_pooled(
+        &self,
+        mut found: SessionRecord,
+        reason: &str,
+        w: Write<'_>,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        let table = self.tables().ledger.clone();
+        for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
+            let Some(pool) = found.pool_id.clone() else {
+                return Err(StoreError::Malformed(
+                    "a pooled session lost its pool".into(),
+                ));
+            };
+            let a = found.available_micros;
+            let mut parts = vec![update(
+                session_key(&found.payment_session_id),
+                &table,
+                "SET #status = :closed, closedReason = :reason, closedAt = :now, closeRequestId = :rid, limitMicros = limitMicros - :a, availableMicros = availableMicros - :a ADD returnedMicros :a",
+                "#status = :open AND availableMicros = :a",
+                names(&[("#status", "status")]),
+                values(vec![
+                    (":closed", s("CLOSED")),
+                    (":open", s("OPEN")),
+                    (":reason", s(reason)),
+                    (":now", n(w.now)),
+                    (":rid", s(w.request_id)),
+                    (":a", n(a)),
+                ]),
+            )];
+            if a > 0 {
+                parts.push(pools::give_back(&found.user_id, &pool, a, &table));
+            }
+            let label = format!("close/{}/{attempt}/{a}", found.payment_session_id);
+            match self.transact(parts, w, &label).await? {
+                TxOutcome::Committed => {
+                    let mut closed = found;
+                    closed.status = SessionStatus::Closed;
+                    closed.limit_micros -= a;
+                    closed.available_micros = 0;
+                    closed.returned_micros += a;
+                    return Ok(Some((closed, false)));
+                }
+                TxOutcome::Conflict => {}
+                TxOutcome::Cancelled(reasons) => {
+                    match old_item::<SessionRecord>(&reasons, 0, "session") {
+                        Some(now) if now.status == SessionStatus::Closed => {
+                            return Ok(Some((now, true)))
+                        }
+                        Some(now) => found = now,
+                        None => return Ok(None),
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the session kept changing while it was being closed; retry".into(),
+        ))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod iam;
 pub mod items;
 pub mod ledger;
+pub mod pools;
 pub mod secrets;
 pub mod seed;
 pub mod tables;

@@ -143,6 +143,8 @@ pub fn new_session(
         expires_at,
         status: status.unwrap_or(SessionStatus::Open),
         open_request_id: None,
+        pool_id: None,
+        returned_micros: 0,
     }
 }
 

@@ -390,6 +390,8 @@ mod tests {
             expires_at: NOW + 3600,
             status: SessionStatus::Open,
             open_request_id: None,
+            pool_id: None,
+            returned_micros: 0,
         });
         s
     }

@@ -84,6 +84,10 @@ pub enum OpenResult {
     Same(SessionRecord),
     /// A session with this id exists with other terms; nothing changed.
     Different(SessionRecord),
+    /// The named pool does not exist for this user; nothing was opened.
+    PoolUnknown,
+    /// The pool has less available than the limit; nothing was opened.
+    PoolExceeded,
 }
 
 /// The most holds one getSession answer carries: a page of 100 settled holds measured 84 KB of
@@ -247,14 +251,16 @@ pub trait LedgerStore {
         session_id: &str,
         payment_id: &str,
     ) -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;
-    /// Creates a session if absent.
+    /// Creates a session if absent; with a pool, takes its limit from the pool's available in
+    /// the same transaction.
     fn open_session(
         &self,
         session: &SessionRecord,
         w: Write<'_>,
     ) -> impl Future<Output = Result<OpenResult, StoreError>> + Send;
-    /// Marks an OPEN session CLOSED. `None` when it does not exist; `(session, true)` when it was
-    /// already closed (left as it was: the first reason stands).
+    /// Marks an OPEN session CLOSED (a pooled one gives its available back to the pool, in the
+    /// same transaction). `None` when it does not exist; `(session, true)` when it was already
+    /// closed (left as it was: the first reason stands).
     fn close_session(
         &self,
         session_id: &str,
@@ -285,6 +291,8 @@ mod tests {
             expires_at: 1,
             status: SessionStatus::Open,
             open_request_id: None,
+            pool_id: None,
+            returned_micros: 0,
         }
     }
 

@@ -35,7 +35,7 @@ pub(super) fn refused(op: Option<Op>, reason: ReasonCode, detail: &str) -> Value
 
 /// The caller-facing view of a session's balances.
 pub fn session_view(s: &SessionRecord) -> Value {
-    json!({
+    let mut v = json!({
         "paymentSessionId": s.payment_session_id,
         "status": s.status,
         "expiresAt": s.expires_at,
@@ -49,7 +49,13 @@ pub fn session_view(s: &SessionRecord) -> Value {
         "settledMicros": s.settled_micros,
         "availableMicros": s.available_micros,
         "overdraftMicros": s.overdraft_micros,
-    })
+    });
+    if let Some(pool) = &s.pool_id {
+        v["poolId"] = json!(pool);
+        v["returned"] = json!(format_usd(s.returned_micros));
+        v["returnedMicros"] = json!(s.returned_micros);
+    }
+    v
 }
 
 /// The caller-facing view of a hold (no MAC, no token digest).

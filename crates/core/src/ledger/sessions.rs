@@ -35,6 +35,7 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
             "limit",
             "expiresAt",
             "expiryMinutes",
+            "pool",
         ])?;
         let session_id = f.id("paymentSessionId")?;
         let user_id = f.id("userId")?;
@@ -52,7 +53,8 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
         };
         // An expiryMinutes replay computes a new expiry; same user and limit is the same session.
         let lenient = f.obj.contains_key("expiryMinutes");
-        let record = new_record(session_id, user_id, limit, expires_at);
+        let mut record = new_record(session_id, user_id, limit, expires_at);
+        record.pool_id = pool(f)?;
         self.write_session(f, &record, now, lenient).await
     }
 
@@ -71,6 +73,7 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
             "expiresAt",
             "expiryMinutes",
             "clientToken",
+            "pool",
         ])?;
         let op = Some(f.op);
         let user_id = f.id("userId")?;
@@ -167,7 +170,8 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
                 "counted from the AgentCore session's createdAt, it has already passed",
             ));
         }
-        let record = new_record(asked_id, user_id, limit, expires_at);
+        let mut record = new_record(asked_id, user_id, limit, expires_at);
+        record.pool_id = pool(f)?;
         let mut response = self.write_session(f, &record, now, false).await?;
         response["agentCore"] = json!(action);
         Ok(response)
@@ -201,6 +205,8 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
                 ReasonCode::IdempotencyConflict,
                 "a session with this id exists with other terms",
             )),
+            OpenResult::PoolUnknown => Err(refused(Some(f.op), ReasonCode::PoolUnknown, "")),
+            OpenResult::PoolExceeded => Err(refused(Some(f.op), ReasonCode::PoolExceeded, "")),
         }
     }
 
@@ -244,7 +250,14 @@ fn new_record(
         expires_at,
         status: SessionStatus::Open,
         open_request_id: None,
+        pool_id: None,
+        returned_micros: 0,
     }
+}
+
+/// The funding pool named, when one is.
+fn pool(f: &Fields<'_>) -> Result<Option<String>, Value> {
+    f.obj.get("pool").map(|_| f.id("pool")).transpose()
 }
 
 fn limit(f: &Fields<'_>) -> Result<u64, Value> {
