@@ -296,7 +296,9 @@ mod tests {
         // Exactly at the threshold counts; just below does not.
         assert!(LimitUsage::of("s".into(), 0, 8, 10).crosses(80));
         assert!(!LimitUsage::of("s".into(), 0, 7, 10).crosses(80));
-        assert!(limit_alerts(&usage, 95, 9).len() == 1);
+        // At 90% the session (70% -> 90%) and the day (80% -> 90%) both cross; at 95% neither.
+        assert_eq!(limit_alerts(&usage, 90, 9).len(), 2);
+        assert!(limit_alerts(&usage, 95, 9).is_empty());
     }
 
     #[test]
