@@ -186,9 +186,12 @@ async fn a_yes_that_takes_a_budget_past_the_alert_threshold_raises_limit_nearly_
     .with_alert_percent(80);
     let event =
         |n, atomic: &str| crate::ledger_flow::sample_verify_event(&pid(n), atomic, "ps-alice-main");
+    // The first decision is cold (it learns the budget); the second reads the counter and
+    // takes the day from 70% to 73%: no alert yet.
     verify
         .handle_json(&event(42, "100000"), "warm-up", NOW)
         .await;
+    verify.handle_json(&event(44, "100000"), "warm", NOW).await;
     let alerts = |lines: &crate::common::Captured| -> Vec<String> {
         lines
             .lock()

@@ -216,6 +216,91 @@ async fn closing_gives_back_the_unspent_part_and_holds_give_back_when_they_void(
 }
 
 #[tokio::test]
+async fn a_late_settlement_of_a_hold_voided_into_the_pool_takes_it_back_from_the_pool() {
+    // GIVEN a $10 pooled session with a $3 SENT hold, closed, then the hold expired into the pool
+    let flow = Flow::new("pool-late").await;
+    let store = flow.ledger.ledger().store();
+    store
+        .create_pool("user-alice", "m", 50_000_000)
+        .await
+        .unwrap();
+    assert_eq!(flow.op(open("ps-late", "10.00", "m")).await["ok"], true);
+    let token = flow.approve(&pid(7), "3000000", "ps-late").await;
+    assert_eq!(
+        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+            .await["ok"],
+        true
+    );
+    let marked = flow
+        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-late", "paymentId": pid(7),
+            "signed": {"to": MERCHANT, "value": "3000000", "network": "eip155:8453", "validBefore": NOW + 60}}))
+        .await;
+    assert_eq!(marked["ok"], true, "{marked}");
+    let closed = flow
+        .op(json!({"version": "1", "op": "closeSession", "paymentSessionId": "ps-late", "reason": "done"}))
+        .await;
+    assert_eq!(closed["ok"], true, "{closed}");
+    let expired = flow
+        .op_at(json!({"version": "1", "op": "expire"}), NOW + 1000)
+        .await;
+    assert_eq!(expired["expired"]["sent"], 1, "{expired}");
+    assert_eq!(pool(&flow, "m").await.available_micros, 50_000_000);
+    // WHEN the merchant's settlement arrives after all
+    let late = flow
+        .op_at(json!({"version": "1", "op": "commit", "paymentSessionId": "ps-late", "paymentId": pid(7),
+            "settlement": {"success": true, "transaction": format!("0x{:064x}", 7), "network": "base"}}), NOW + 1100)
+        .await;
+    assert_eq!(
+        (late["ok"].clone(), late["hold"]["late"].clone()),
+        (json!(true), json!(true)),
+        "{late}"
+    );
+    // THEN the pool gives the $3 back (its sessions spent $3 of its $50) and no overdraft
+    let p = pool(&flow, "m").await;
+    assert_eq!(
+        (p.available_micros, p.returned_micros),
+        (47_000_000, 7_000_000)
+    );
+    assert_pool_adds_up(&p);
+    let s = flow.session("ps-late").await;
+    assert_eq!(
+        (
+            s.limit_micros,
+            s.settled_micros,
+            s.overdraft_micros,
+            s.returned_micros
+        ),
+        (3_000_000, 3_000_000, 0, 7_000_000)
+    );
+    assert_invariant(&s);
+}
+
+#[tokio::test]
+async fn a_lenient_replay_of_a_pooled_open_must_name_the_same_pool() {
+    let flow = Flow::new("pool-lenient").await;
+    let store = flow.ledger.ledger().store();
+    store
+        .create_pool("user-alice", "a", 50_000_000)
+        .await
+        .unwrap();
+    store
+        .create_pool("user-alice", "b", 50_000_000)
+        .await
+        .unwrap();
+    let event = |pool: &str| {
+        json!({"version": "1", "op": "openSession", "paymentSessionId": "ps-lenient",
+            "userId": "user-alice", "limit": "5.00", "expiryMinutes": 60, "pool": pool})
+    };
+    assert_eq!(flow.op(event("a")).await["ok"], true);
+    // expiryMinutes computes a new expiry on a replay: same user, limit and pool is the same open
+    let same = flow.op_at(event("a"), NOW + 30).await;
+    assert_eq!(same["replayed"], true, "{same}");
+    let other = flow.op_at(event("b"), NOW + 30).await;
+    assert_eq!(other["reasonCode"], "IDEMPOTENCY_CONFLICT", "{other}");
+    assert_eq!(pool(&flow, "b").await.available_micros, 50_000_000);
+}
+
+#[tokio::test]
 async fn the_cli_creates_and_shows_a_pool() {
     // The CLI's own store calls, as `predebit pool create` and `pool show` make them.
     let flow = Flow::new("pool-cli").await;

@@ -174,6 +174,10 @@ pub struct Hold {
     /// The budget counters the reserve charged: a void returns the amount to each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budget_counters: Vec<CounterKey>,
+    /// Voided after its pooled session closed: the key (`POOL#<userId>#<poolId>`) of the pool the
+    /// amount went back to; a late settlement takes it back from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_to_pool: Option<String>,
     /// The request that made the hold's last change: a re-send of that request is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_id: Option<String>,
@@ -213,7 +217,7 @@ fn hex(bytes: &[u8]) -> String {
 impl Hold {
     /// The canonical bytes the MAC covers: fields fixed when the hold is created.
     pub fn immutable_bytes(&self) -> String {
-        let doc = json!({
+        let mut doc = json!({
             "paymentId": self.payment_id,
             "paymentSessionId": self.payment_session_id,
             "agentId": self.agent_id,
@@ -229,6 +233,11 @@ impl Hold {
             "createdAt": self.created_at,
             "latestValidBefore": self.latest_valid_before,
         });
+        // Holds without budgets keep their original bytes (and MACs).
+        if !self.budget_counters.is_empty() {
+            doc["budgetCounters"] =
+                serde_json::to_value(&self.budget_counters).expect("counter keys serialize");
+        }
         canonicalize(&doc).expect("strings and integers canonicalize")
     }
 

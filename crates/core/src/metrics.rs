@@ -254,6 +254,8 @@ pub fn limit_alerts(usage: &[LimitUsage], percent: u64, timestamp_ms: u64) -> Ve
         .filter(|u| u.crosses(percent))
         .map(|u| u.limit.as_str())
         .collect();
+    // Once per limit: a rolling budget is five counters, a budget with both limits two entries.
+    limits.sort_unstable();
     limits.dedup();
     limits
         .into_iter()

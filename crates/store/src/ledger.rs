@@ -450,7 +450,8 @@ impl DynamoStore {
                     budget_adjust(key, -i128::from(amount), -1, w.now, &self.tables().ledger)
                 }));
                 if let Some((user, pool)) = &pooled {
-                    self.void_into_pool(&mut items, session_id, user, pool, amount);
+                    let credit = self.void_into_pool(&mut items, session_id, user, pool, amount);
+                    items.push(credit);
                 }
             }
             let label = format!("{payment_id}/{hold_set}/{condition}/{amount}/{pooled:?}");
@@ -482,15 +483,17 @@ impl DynamoStore {
 
     /// Turns a void's session update into the one for a closed pooled session (reserved and
     /// the limit shrink, the amount counts as returned) and adds the pool's credit.
+    #[must_use = "the pool's credit must join the transaction"]
     fn void_into_pool(
         &self,
-        items: &mut Vec<TransactWriteItem>,
+        items: &mut [TransactWriteItem],
         session_id: &str,
         user_id: &str,
         pool_id: &str,
         micros: u64,
-    ) {
+    ) -> TransactWriteItem {
         let table = &self.tables().ledger;
+        items[0] = mark_returned_to_pool(&items[0], &pools::pool_pk(user_id, pool_id));
         items[1] = update(
             session_key(session_id),
             table,
@@ -499,8 +502,38 @@ impl DynamoStore {
             None,
             values(vec![(":m", n(micros))]),
         );
-        items.push(pools::give_back(user_id, pool_id, micros, table));
+        pools::give_back(user_id, pool_id, micros, table)
     }
+}
+
+/// The hold's void update, also marking it `returnedToPool` (so a late settlement of it takes
+/// the amount back from the pool).
+fn mark_returned_to_pool(item: &TransactWriteItem, pool_pk: &str) -> TransactWriteItem {
+    let Some(u) = item.update() else {
+        return item.clone();
+    };
+    let mut values = u.expression_attribute_values().cloned().unwrap_or_default();
+    values.insert(":rtp".into(), AttributeValue::S(pool_pk.to_string()));
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(u.table_name())
+                .set_key(Some(u.key().clone()))
+                .update_expression(u.update_expression().replacen(
+                    "SET ",
+                    "SET returnedToPool = :rtp, ",
+                    1,
+                ))
+                .set_condition_expression(u.condition_expression().map(str::to_string))
+                .set_expression_attribute_names(u.expression_attribute_names().cloned())
+                .set_expression_attribute_values(Some(values))
+                .set_return_values_on_condition_check_failure(
+                    u.return_values_on_condition_check_failure().cloned(),
+                )
+                .build()
+                .expect("the update it copies had key, table and expression"),
+        )
+        .build()
 }
 
 /// A void's condition on the session: not a closed pooled one (whose void gives back to the
@@ -762,6 +795,55 @@ impl LedgerStore for DynamoStore {
         // condition cannot compute min(available, m), so the first try assumes all of it fits;
         // when it does not, the session the failed condition returns says how much does, and the
         // split is written under the condition that available has not moved since.
+        // Voided into its pool after the session closed: the pool gives the amount back, so the
+        // pool's sessions never spend more than it was funded with. A pool already drawn on
+        // again cannot: then the session's overdraft records it, as on any session.
+        if let Some(pool_pk) = &hold.returned_to_pool {
+            let mut items = self.hold_and_session(
+                session_id,
+                &hold.payment_id,
+                m,
+                "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late REMOVE #shard, returnedToPool",
+                "#st = :voided",
+                hold_values(),
+                // Replaced below: this session update needs a second value.
+                "SET settledMicros = settledMicros + :m",
+                "attribute_exists(pk)",
+            );
+            items[1] = update(
+                session_key(session_id),
+                &self.tables().ledger,
+                "SET settledMicros = settledMicros + :m, limitMicros = limitMicros + :m ADD returnedMicros :neg",
+                "returnedMicros >= :m",
+                None,
+                values(vec![(":m", n(m)), (":neg", AttributeValue::N(format!("-{m}")))]),
+            );
+            items.push(pools::take_back(pool_pk, m, &self.tables().ledger));
+            items.extend(
+                hold.budget_counters
+                    .iter()
+                    .map(|key| budget_adjust(key, i128::from(m), 1, now, &self.tables().ledger)),
+            );
+            let label = format!("{}/late/pool", hold.payment_id);
+            match self.transact(items, w, &label).await? {
+                TxOutcome::Committed => {
+                    let mut posted = hold.clone();
+                    posted.state = HoldState::Posted;
+                    posted.late = true;
+                    posted.settlement = Some(settlement.clone());
+                    posted.posted_at = Some(now);
+                    posted.open_shard = None;
+                    posted.returned_to_pool = None;
+                    return Ok(Transition::Done(Some(Box::new(posted))));
+                }
+                TxOutcome::Conflict => return Ok(Transition::Conflict),
+                TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 0) => {
+                    return Ok(Transition::NotApplied(old_item(&reasons, 0, "hold")));
+                }
+                // The pool has less available than the amount: the overdraft path below.
+                TxOutcome::Cancelled(_) => {}
+            }
+        }
         let mut available_seen: Option<u64> = None;
         for _ in 0..MAX_TRANSACTION_ATTEMPTS {
             let mut items = self.hold_and_session(
@@ -953,13 +1035,14 @@ impl LedgerStore for DynamoStore {
         if let TxOutcome::Cancelled(reasons) = &outcome {
             if !failed_condition(reasons, 0) {
                 if let Some((user, pool)) = closed_pool_of(reasons) {
-                    self.void_into_pool(
+                    let credit = self.void_into_pool(
                         &mut items,
                         &hold.payment_session_id,
                         &user,
                         &pool,
                         hold.amount_micros,
                     );
+                    items.push(credit);
                     outcome = self.transact(items, w, &format!("{label}/pool")).await?;
                 }
             }

@@ -77,6 +77,25 @@ pub(crate) fn give_back(
         .build()
 }
 
+/// The transaction part that takes `micros` back from the pool keyed `pool_pk` (a late
+/// settlement of a hold whose void had given it back), only if the pool still has it.
+pub(crate) fn take_back(pool_pk: &str, micros: u64, table: &str) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(pk_sk_key(pool_pk.to_string(), POOL_SK)))
+                .update_expression(
+                    "SET availableMicros = availableMicros - :m, returnedMicros = returnedMicros - :m",
+                )
+                .condition_expression("availableMicros >= :m AND returnedMicros >= :m")
+                .expression_attribute_values(":m", n(micros))
+                .build()
+                .expect("update has key, table and expression"),
+        )
+        .build()
+}
+
 impl DynamoStore {
     /// Creates a pool with `funded_micros` available. A pool of that name already there is a
     /// conflict (nothing changed), unless it was created with the same amount (a replay).

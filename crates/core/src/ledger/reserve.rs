@@ -58,7 +58,11 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
             now,
             self.config.pending_window_seconds,
         );
+        // The counters are the hold's own: sealed with it, so a void returns only to them.
         hold.budget_counters = budget_charges.iter().map(|c| c.key.clone()).collect();
+        if !hold.budget_counters.is_empty() {
+            hold.seal(keys);
+        }
         let request = ReserveRequest {
             budget_charges,
             hold: hold.clone(),
@@ -173,6 +177,7 @@ pub fn new_hold(
         settlement_failures: 0,
         last_settlement_error: None,
         budget_counters: Vec::new(),
+        returned_to_pool: None,
         last_request_id: None,
         mac_kid: String::new(),
         mac: String::new(),

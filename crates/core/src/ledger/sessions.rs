@@ -196,7 +196,8 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
             OpenResult::Different(s)
                 if lenient_expiry
                     && s.user_id == session.user_id
-                    && s.limit_micros == session.limit_micros =>
+                    && s.limit_micros + s.returned_micros == session.limit_micros
+                    && s.pool_id == session.pool_id =>
             {
                 Ok(ok(f.op, true, None, Some(&s)))
             }
