@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::common::NOW;
 use crate::ledger_flow::{assert_invariant, pid, Flow};
+use crate::ledger_race::open_session;
 
 const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 const SESSION_EXPIRES_AT: u64 = 4_102_444_800;
@@ -28,16 +29,6 @@ async fn alice_budgets(flow: &Flow, budgets: Value, timezone: &str) {
         .put_policy(&PolicyScope::User("user-alice".into()), &doc.to_string())
         .await
         .unwrap();
-}
-
-async fn open_session(flow: &Flow, id: &str, limit: &str) {
-    let opened = flow
-        .op(
-            json!({"version": "1", "op": "openSession", "paymentSessionId": id,
-            "userId": "user-alice", "limit": limit, "expiresAt": SESSION_EXPIRES_AT}),
-        )
-        .await;
-    assert_eq!(opened["ok"], true, "{opened}");
 }
 
 fn reserve(token: &str) -> Value {

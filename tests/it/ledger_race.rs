@@ -25,7 +25,7 @@ const SESSION_EXPIRES_AT: u64 = 4_102_444_800;
 const CONFLICT_RETRIES: usize = 200;
 
 /// Opens a session for user-alice with `limit` (USD text).
-async fn open_session(flow: &Flow, id: &str, limit: &str) {
+pub(crate) async fn open_session(flow: &Flow, id: &str, limit: &str) {
     let opened = flow
         .op(
             json!({"version": "1", "op": "openSession", "paymentSessionId": id,

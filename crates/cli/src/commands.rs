@@ -398,23 +398,8 @@ async fn session(cli: &Cli, action: &SessionAction) -> Result<(), CliError> {
             print(cli, value, session_text(&whole.session, &whole.holds));
         }
         SessionAction::Close { session_id, reason } => {
-            // closeSession uses no key: a throwaway ring keeps the kill switch independent of
-            // Secrets Manager.
-            let keys = throwaway_keys();
-            let config = LedgerConfig {
-                allowed: AllowedOps::parse("admin").expect("admin is an ops setting"),
-                ..LedgerConfig::default()
-            };
-            let ledger = Ledger::new(store, config);
             let event = json!({"version": "1", "op": "closeSession", "paymentSessionId": session_id, "reason": reason});
-            let response = ledger
-                .handle(
-                    &event,
-                    &keys,
-                    now_epoch_seconds(),
-                    &predebit_ledger::fresh_request_id(),
-                )
-                .await;
+            let response = admin_op(store, &event).await;
             if response["ok"] != true {
                 return Err(CliError::Failed(format!(
                     "session {session_id} was not closed: {} {}",
@@ -615,6 +600,23 @@ async fn open_against_agentcore(
 }
 
 /// A key ring for ops that use no key (openSession, closeSession): random, never stored.
+/// One admin ledger op (openSession, closeSession), as the admin function runs it. These ops
+/// use no key: a throwaway ring keeps the kill switch independent of Secrets Manager.
+pub(crate) async fn admin_op(store: DynamoStore, event: &Value) -> Value {
+    let config = LedgerConfig {
+        allowed: AllowedOps::parse("admin").expect("admin is an ops setting"),
+        ..LedgerConfig::default()
+    };
+    Ledger::new(store, config)
+        .handle(
+            event,
+            &throwaway_keys(),
+            now_epoch_seconds(),
+            &predebit_ledger::fresh_request_id(),
+        )
+        .await
+}
+
 fn throwaway_keys() -> KeyRing {
     let mut throwaway = [0u8; 32];
     rand::rng().fill_bytes(&mut throwaway);

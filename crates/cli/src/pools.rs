@@ -1,10 +1,8 @@
 //! `predebit pool`: a user's funding pools, and sessions opened on one.
 
-use predebit_core::ledger::{AllowedOps, Ledger, LedgerConfig};
 use predebit_core::money::{format_usd, parse_usd};
 use predebit_core::records::PoolRecord;
 use predebit_store::DynamoStore;
-use predebit_verify::now_epoch_seconds;
 use serde_json::{json, Value};
 
 use crate::commands::{print, CliError};
@@ -57,23 +55,7 @@ pub(crate) async fn open_on_pool(
     if let Some(obj) = event.as_object_mut() {
         obj.retain(|_, v| !v.is_null());
     }
-    let config = LedgerConfig {
-        allowed: AllowedOps::parse("admin").expect("admin is an ops setting"),
-        ..LedgerConfig::default()
-    };
-    // openSession uses no key: a throwaway ring.
-    let keys = predebit_core::keys::KeyRing::from_secret_json(
-        &predebit_core::keys::KeyRing::new_secret_json("cli", &[0; 32], &[0; 32]),
-    )
-    .expect("a generated secret parses");
-    let response = Ledger::new(store, config)
-        .handle(
-            &event,
-            &keys,
-            now_epoch_seconds(),
-            &predebit_ledger::fresh_request_id(),
-        )
-        .await;
+    let response = crate::commands::admin_op(store, &event).await;
     if response["ok"] != true {
         return Err(CliError::Failed(format!(
             "the session was not opened: {} {}",

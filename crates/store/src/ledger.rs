@@ -536,6 +536,18 @@ fn mark_returned_to_pool(item: &TransactWriteItem, pool_pk: &str) -> TransactWri
         .build()
 }
 
+/// `hold` as a late settlement leaves it: POSTED, late, out of the open-holds index.
+fn late_posted(hold: &Hold, settlement: &SettlementRecord, now: u64) -> Hold {
+    let mut posted = hold.clone();
+    posted.state = HoldState::Posted;
+    posted.late = true;
+    posted.settlement = Some(settlement.clone());
+    posted.posted_at = Some(now);
+    posted.open_shard = None;
+    posted.returned_to_pool = None;
+    posted
+}
+
 /// A void's condition on the session: not a closed pooled one (whose void gives back to the
 /// pool instead, see [`DynamoStore::void_into_pool`]).
 const VOID_SESSION_CONDITION: &str =
@@ -827,14 +839,9 @@ impl LedgerStore for DynamoStore {
             let label = format!("{}/late/pool", hold.payment_id);
             match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => {
-                    let mut posted = hold.clone();
-                    posted.state = HoldState::Posted;
-                    posted.late = true;
-                    posted.settlement = Some(settlement.clone());
-                    posted.posted_at = Some(now);
-                    posted.open_shard = None;
-                    posted.returned_to_pool = None;
-                    return Ok(Transition::Done(Some(Box::new(posted))));
+                    return Ok(Transition::Done(Some(Box::new(late_posted(
+                        hold, settlement, now,
+                    )))));
                 }
                 TxOutcome::Conflict => return Ok(Transition::Conflict),
                 TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 0) => {
@@ -874,13 +881,9 @@ impl LedgerStore for DynamoStore {
             let label = format!("{}/late/{available_seen:?}", hold.payment_id);
             match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => {
-                    let mut posted = hold.clone();
-                    posted.state = HoldState::Posted;
-                    posted.late = true;
-                    posted.settlement = Some(settlement.clone());
-                    posted.posted_at = Some(now);
-                    posted.open_shard = None;
-                    return Ok(Transition::Done(Some(Box::new(posted))));
+                    return Ok(Transition::Done(Some(Box::new(late_posted(
+                        hold, settlement, now,
+                    )))));
                 }
                 TxOutcome::Conflict => return Ok(Transition::Conflict),
                 TxOutcome::Cancelled(reasons) if failed_condition(&reasons, 0) => {
