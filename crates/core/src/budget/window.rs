@@ -9,7 +9,7 @@
 //! b is counted in the five counters that contain b, so any N consecutive seconds (at most five
 //! buckets) lie in one counter whose condition held for every payment in it: no N-second span
 //! ever holds more than the limit. The price is caution: a payment is refused when the spend of
-//! the last 5B seconds (up to N + N/4 + 3) would exceed the limit.
+//! the last 5B seconds (5⌈N/4⌉ seconds, at most N + N/4 + 4) would exceed the limit.
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
