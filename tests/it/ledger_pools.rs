@@ -301,6 +301,73 @@ async fn a_lenient_replay_of_a_pooled_open_must_name_the_same_pool() {
 }
 
 #[tokio::test]
+async fn a_pooled_session_that_expires_unclosed_gives_back_at_the_next_expire() {
+    // GIVEN a $10 session on a $50 pool, expiring at NOW + 100, with a $2 hold left PENDING
+    let flow = Flow::new("pool-expiry").await;
+    flow.ledger
+        .ledger()
+        .store()
+        .create_pool("user-alice", "m", 50_000_000)
+        .await
+        .unwrap();
+    let opened = flow
+        .op(
+            json!({"version": "1", "op": "openSession", "paymentSessionId": "ps-short",
+            "userId": "user-alice", "limit": "10.00", "expiresAt": NOW + 100, "pool": "m"}),
+        )
+        .await;
+    assert_eq!(opened["ok"], true, "{opened}");
+    let token = flow.approve(&pid(9), "2000000", "ps-short").await;
+    assert_eq!(
+        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+            .await["ok"],
+        true
+    );
+    // WHEN expire runs before the session's expiry THEN it is left open
+    let early = flow
+        .op_at(json!({"version": "1", "op": "expire"}), NOW + 50)
+        .await;
+    assert_eq!(early["expired"]["pooledSessions"], 0, "{early}");
+    // WHEN expire runs after it
+    let expired = flow
+        .op_at(json!({"version": "1", "op": "expire"}), NOW + 1000)
+        .await;
+    // THEN the hold is voided and the session closed: the whole $10 is back in the pool
+    assert_eq!(
+        (
+            expired["expired"]["pending"].clone(),
+            expired["expired"]["pooledSessions"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{expired}"
+    );
+    let p = pool(&flow, "m").await;
+    assert_eq!(
+        (p.available_micros, p.returned_micros),
+        (50_000_000, 10_000_000)
+    );
+    assert_pool_adds_up(&p);
+    let s = flow.session("ps-short").await;
+    assert_eq!(
+        (s.status, s.limit_micros, s.available_micros),
+        (predebit_core::records::SessionStatus::Closed, 0, 0)
+    );
+    assert_invariant(&s);
+    // AND the next run finds nothing more to do
+    let again = flow
+        .op_at(json!({"version": "1", "op": "expire"}), NOW + 2000)
+        .await;
+    assert_eq!(
+        (
+            again["due"].clone(),
+            again["expired"]["pooledSessions"].clone()
+        ),
+        (json!(0), json!(0)),
+        "{again}"
+    );
+}
+
+#[tokio::test]
 async fn the_cli_creates_and_shows_a_pool() {
     // The CLI's own store calls, as `predebit pool create` and `pool show` make them.
     let flow = Flow::new("pool-cli").await;

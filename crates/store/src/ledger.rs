@@ -989,6 +989,14 @@ impl LedgerStore for DynamoStore {
                 .await
                 .map_err(unavailable)?;
             for item in out.items.unwrap_or_default() {
+                // Open pooled sessions share the index, at their expiry.
+                if items::string_attr(&item, SK) == Some(SESSION_SK) {
+                    match items::from_item::<SessionRecord>(item, "session") {
+                        Ok(session) => due.sessions.push(session),
+                        Err(_) => due.unreadable += 1,
+                    }
+                    continue;
+                }
                 match items::from_item::<Hold>(item, "hold") {
                     Ok(hold) => due.holds.push(hold),
                     Err(_) => due.unreadable += 1,
@@ -1296,7 +1304,7 @@ impl DynamoStore {
             let mut parts = vec![update(
                 session_key(&found.payment_session_id),
                 &table,
-                "SET #status = :closed, closedReason = :reason, closedAt = :now, closeRequestId = :rid, limitMicros = limitMicros - :a, availableMicros = availableMicros - :a ADD returnedMicros :a",
+                "SET #status = :closed, closedReason = :reason, closedAt = :now, closeRequestId = :rid, limitMicros = limitMicros - :a, availableMicros = availableMicros - :a REMOVE openShard ADD returnedMicros :a",
                 "#status = :open AND availableMicros = :a",
                 names(&[("#status", "status")]),
                 values(vec![

@@ -5,17 +5,20 @@
 //! condition that the pool has it: sessions opened concurrently can never overdraw a pool.
 //! closeSession gives the session's available back in one transaction (the session's limit
 //! shrinks by it, so its balances still add up); a hold that voids after the close gives its
-//! amount back the same way.
+//! amount back the same way. An open pooled session sits in the open-holds index at its expiry,
+//! so the scheduled `expire` closes it then, with the same give-back.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use predebit_core::hold::open_shard;
 use predebit_core::records::{PoolRecord, SessionRecord};
 use predebit_core::store::StoreError;
 
 use crate::dynamodb::DynamoStore;
 use crate::error::{unavailable, AdminError};
 use crate::items::{self, check_key_part, pk_sk_key, Item};
+use crate::tables::{HOLD_EXPIRES_AT, OPEN_SHARD};
 
 /// The sort key of a pool item.
 pub const POOL_SK: &str = "POOL";
@@ -162,13 +165,19 @@ impl DynamoStore {
     }
 
     /// The put of a new pooled session and the draw from its pool, as one transaction's parts.
+    /// The session goes into the open-holds index at its expiry, so `expire` closes it then.
     pub(crate) fn open_pooled_parts(
         &self,
         session: &SessionRecord,
         pool_id: &str,
-        item: Item,
+        mut item: Item,
     ) -> Vec<TransactWriteItem> {
         let table = &self.tables().ledger;
+        item.insert(
+            OPEN_SHARD.into(),
+            AttributeValue::S(open_shard(&session.payment_session_id)),
+        );
+        item.insert(HOLD_EXPIRES_AT.into(), n(session.expires_at));
         vec![
             TransactWriteItem::builder()
                 .put(

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::events::Fields;
 use super::refusals::unavailable;
-use super::{Ledger, LedgerStore, Transition};
+use super::{Ledger, LedgerStore, Transition, EXPIRED};
 use crate::hold::HoldState;
 use crate::payment_session::PaymentSessions;
 use crate::verify::EVENT_VERSION;
@@ -26,11 +26,25 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
                 Ok(Transition::Conflict) | Err(_) => failed += 1,
             }
         }
+        // Pooled sessions past their expiry close, giving back what they did not spend (after
+        // their due holds above, so those return to the pool too).
+        let mut sessions_closed = 0u64;
+        for session in &due.sessions {
+            match self
+                .store
+                .close_session(&session.payment_session_id, EXPIRED, f.write(now))
+                .await
+            {
+                Ok(Some((_, false))) => sessions_closed += 1,
+                Ok(_) => skipped += 1,
+                Err(_) => failed += 1,
+            }
+        }
         Ok(json!({
             "version": EVENT_VERSION, "op": f.op.as_str(), "ok": true, "replayed": false,
-            "expired": { "pending": pending, "sent": sent },
+            "expired": { "pending": pending, "sent": sent, "pooledSessions": sessions_closed },
             "skipped": skipped, "failed": failed, "unreadable": due.unreadable,
-            "due": due.holds.len() as u64 + due.unreadable,
+            "due": due.holds.len() as u64 + due.sessions.len() as u64 + due.unreadable,
         }))
     }
 }

@@ -73,6 +73,9 @@ pub struct DueHolds {
     pub holds: Vec<Hold>,
     /// Due index entries that could not be read as holds (left as they are, for an operator).
     pub unreadable: u64,
+    /// Pooled sessions past their expiry, still open: `expire` closes them, which gives their
+    /// unspent part back to the pool.
+    pub sessions: Vec<SessionRecord>,
 }
 
 /// How opening a session came out.
@@ -222,8 +225,9 @@ pub trait LedgerStore {
         reason: &str,
         w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
-    /// Open holds whose expiry has passed, from the open-holds index. An item that cannot be
-    /// read as a hold is counted, not fatal: one bad record must not stop every expiry.
+    /// Open holds whose expiry has passed, from the open-holds index, and the open pooled
+    /// sessions past theirs (the same index holds them). An item that cannot be read is counted,
+    /// not fatal: one bad record must not stop every expiry.
     fn due_holds(
         &self,
         now: u64,
