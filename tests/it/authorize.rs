@@ -584,7 +584,7 @@ impl LedgerStore for GoneAfterSigning {
         reserve(r: &ReserveRequest) -> ReserveResult;
         post(s: &str, p: &str, a: Option<u64>, r: &SettlementRecord, h: HoldState, w: Write<'_>) -> Transition;
         post_late(h: &Hold, r: &SettlementRecord, w: Write<'_>) -> Transition;
-        record_failed_settlement(s: &str, p: &str, a: &str, b: &str, w: Write<'_>) -> Transition;
+        record_failed_settlement(s: &str, p: &str, a: &str, b: &str, t: Option<&str>, w: Write<'_>) -> Transition;
         release(s: &str, p: &str, a: Option<u64>, r: &str, w: Write<'_>) -> Transition;
         due_holds(now: u64, limit: usize) -> DueHolds;
         expire_hold(h: &Hold, w: Write<'_>) -> Transition;

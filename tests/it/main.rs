@@ -10,6 +10,7 @@ mod ledger_events;
 mod ledger_flow;
 mod ledger_hold_token;
 mod ledger_pages;
+mod ledger_pending;
 mod ledger_pools;
 mod ledger_race;
 mod ledger_refusals;

@@ -172,6 +172,9 @@ async fn run_aws(cli: &Cli) -> Result<(), CliError> {
         Command::Consent { action } => consent(cli, action).await?,
         Command::Session { action } => session(cli, action).await?,
         Command::Pool { action } => crate::pools::pool(cli, store(cli).await, action).await?,
+        Command::Holds {
+            action: crate::HoldsAction::InDoubt { older_than },
+        } => crate::in_doubt::in_doubt(cli, store(cli).await, older_than).await?,
         Command::Secret {
             action: SecretAction::Create { kid },
         } => {

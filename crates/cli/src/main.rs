@@ -3,6 +3,7 @@
 
 mod authorize;
 mod commands;
+mod in_doubt;
 mod pools;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +68,11 @@ pub enum Command {
     Session {
         #[command(subcommand)]
         action: SessionAction,
+    },
+    /// The holds an operator watches: SENT holds whose settlement is still unknown.
+    Holds {
+        #[command(subcommand)]
+        action: HoldsAction,
     },
     /// Create or show a user's funding pool (sessions opened with --pool draw their limit from it).
     Pool {
@@ -242,6 +248,18 @@ pub enum SessionAction {
         /// Why, kept on the session (at most 256 characters).
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HoldsAction {
+    /// SENT holds marked sent longer ago than --older-than, oldest first, with what is known of
+    /// each: when it was sent, until when its authorization can settle, failed settlement
+    /// reports, a pending settlement's transaction.
+    InDoubt {
+        /// How long ago at least: seconds, or with a unit (90s, 10m, 2h, 1d). Default 10m.
+        #[arg(long, default_value = "10m")]
+        older_than: String,
     },
 }
 

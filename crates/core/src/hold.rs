@@ -171,6 +171,10 @@ pub struct Hold {
     /// The last failure's reason, as the facilitator gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_settlement_error: Option<String>,
+    /// A settlement reported pending (x402 `settlement_pending`): the transaction the facilitator
+    /// broadcast, not yet final. The hold stays SENT until a final response posts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_transaction: Option<String>,
     /// The budget counters the reserve charged: a void returns the amount to each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budget_counters: Vec<CounterKey>,

@@ -910,27 +910,39 @@ impl LedgerStore for DynamoStore {
         payment_id: &str,
         error: &str,
         network: &str,
+        pending_transaction: Option<&str>,
         w: Write<'_>,
     ) -> Result<Transition, StoreError> {
         let error: String = error.chars().take(256).collect();
+        let mut vals = vec![
+            (":e", s(&error)),
+            (":pending", s("PENDING")),
+            (":sent", s("SENT")),
+            (":network", s(network)),
+            (":rid", s(w.request_id)),
+        ];
+        // A pending settlement records its transaction; a failure is counted.
+        let expression = match pending_transaction {
+            Some(tx) => {
+                vals.push((":tx", s(tx)));
+                "SET pendingTransaction = :tx, lastSettlementError = :e, lastRequestId = :rid"
+            }
+            None => {
+                vals.push((":zero", n(0)));
+                vals.push((":one", n(1)));
+                "SET settlementFailures = if_not_exists(settlementFailures, :zero) + :one, lastSettlementError = :e, lastRequestId = :rid"
+            }
+        };
         let result = self
             .client()
             .update_item()
             .table_name(&self.tables().ledger)
             .set_key(Some(hold_key(session_id, payment_id)))
-            .update_expression("SET settlementFailures = if_not_exists(settlementFailures, :zero) + :one, lastSettlementError = :e, lastRequestId = :rid")
+            .update_expression(expression)
             // Counted once per request: the SDK's re-send of this report meets its own count.
             .condition_expression("#st IN (:pending, :sent) AND network = :network AND (attribute_not_exists(lastRequestId) OR lastRequestId <> :rid)")
             .set_expression_attribute_names(names(&[("#st", "state")]))
-            .set_expression_attribute_values(values(vec![
-                (":zero", n(0)),
-                (":one", n(1)),
-                (":e", s(&error)),
-                (":pending", s("PENDING")),
-                (":sent", s("SENT")),
-                (":network", s(network)),
-                (":rid", s(w.request_id)),
-            ]))
+            .set_expression_attribute_values(values(vals))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

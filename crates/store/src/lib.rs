@@ -8,6 +8,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod error;
 pub mod iam;
+pub mod in_doubt;
 pub mod items;
 pub mod ledger;
 pub mod pools;

@@ -2,7 +2,9 @@
 //!
 //! The signed amount is posted, never the merchant's `amount`. A settlement on another network
 //! than the approved one is not this payment's and changes nothing. A PENDING hold is posted too
-//! (a settlement proves the payment was sent) but is marked `markSentMissing`.
+//! (a settlement proves the payment was sent) but is marked `markSentMissing`. A settlement
+//! reported pending (`settlement_pending` with its transaction) keeps the hold SENT and records
+//! the transaction; the final response posts it.
 
 use serde_json::Value;
 
@@ -15,6 +17,9 @@ use crate::keys::KeyRing;
 use crate::payment_session::PaymentSessions;
 use crate::reason::ReasonCode;
 use crate::x402::{parse_settlement, Settlement};
+
+/// x402's reason for a settlement broadcast whose confirmation is still awaited.
+pub const SETTLEMENT_PENDING: &str = "settlement_pending";
 
 const OTHER_NETWORK: &str =
     "settlement.network is not the network the payment was approved on; the hold is unchanged";
@@ -165,6 +170,10 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
         let error = settlement
             .error_reason
             .unwrap_or_else(|| "unspecified".into());
+        // Broadcast, not yet final: the transaction is kept for the final answer (and the
+        // operator's in-doubt list), and no failure is counted.
+        let pending = (error == SETTLEMENT_PENDING && !settlement.transaction.is_empty())
+            .then_some(settlement.transaction.as_str());
         let outcome = self
             .store
             .record_failed_settlement(
@@ -172,6 +181,7 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
                 payment_id,
                 &error,
                 &settlement.network,
+                pending,
                 f.write(now),
             )
             .await

@@ -85,6 +85,7 @@ impl LedgerStore for NothingStore {
         _: &str,
         _: &str,
         _: &str,
+        _: Option<&str>,
         _: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send {
         ready(Transition::NotApplied(None))

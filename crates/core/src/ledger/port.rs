@@ -206,13 +206,15 @@ pub trait LedgerStore {
         w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// A failed settlement on a SENT (or PENDING) hold on `network`: recorded; the hold stays
-    /// open.
+    /// open. A pending one (`pending_transaction`: broadcast, not yet final) records its
+    /// transaction instead of counting a failure.
     fn record_failed_settlement(
         &self,
         session_id: &str,
         payment_id: &str,
         error: &str,
         network: &str,
+        pending_transaction: Option<&str>,
         w: Write<'_>,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
     /// PENDING -> VOIDED: reserved back to available, and the amount back to every budget
@@ -356,7 +358,7 @@ mod tests {
             mark_sent(&str, &str, &SignedRecord, u64, Write<'_>) -> Transition;
             post(&str, &str, Option<u64>, &SettlementRecord, HoldState, Write<'_>) -> Transition;
             post_late(&Hold, &SettlementRecord, Write<'_>) -> Transition;
-            record_failed_settlement(&str, &str, &str, &str, Write<'_>) -> Transition;
+            record_failed_settlement(&str, &str, &str, &str, Option<&str>, Write<'_>) -> Transition;
             release(&str, &str, Option<u64>, &str, Write<'_>) -> Transition;
             due_holds(u64, usize) -> DueHolds;
             expire_hold(&Hold, Write<'_>) -> Transition;

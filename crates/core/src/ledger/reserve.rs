@@ -176,6 +176,7 @@ pub fn new_hold(
         void_reason: None,
         settlement_failures: 0,
         last_settlement_error: None,
+        pending_transaction: None,
         budget_counters: Vec::new(),
         returned_to_pool: None,
         last_request_id: None,

@@ -97,6 +97,9 @@ pub fn hold_view(h: &Hold) -> Value {
     if h.settlement_failures > 0 {
         fields.insert("settlementFailures".into(), json!(h.settlement_failures));
     }
+    if let Some(tx) = &h.pending_transaction {
+        fields.insert("pendingTransaction".into(), json!(tx));
+    }
     v
 }
 
