@@ -24,6 +24,8 @@ if hold.get("state"):
     parts.append(hold["state"] + (" (late)" if hold.get("late") else ""))
 if hold.get("settlementFailures"):
     parts.append("settlement failed %d time(s), hold kept" % hold["settlementFailures"])
+if hold.get("pendingTransaction") and hold.get("state") == "SENT":
+    parts.append("settlement pending, its transaction kept")
 if r.get("replayed"):
     parts.append("replayed")
 if "expired" in r:
