@@ -327,7 +327,7 @@ async fn a_pooled_session_that_expires_unclosed_gives_back_at_the_next_expire() 
     let early = flow
         .op_at(json!({"version": "1", "op": "expire"}), NOW + 50)
         .await;
-    assert_eq!(early["expired"]["pooledSessions"], 0, "{early}");
+    assert_eq!(early["closedPooledSessions"], 0, "{early}");
     // WHEN expire runs after it
     let expired = flow
         .op_at(json!({"version": "1", "op": "expire"}), NOW + 1000)
@@ -336,7 +336,7 @@ async fn a_pooled_session_that_expires_unclosed_gives_back_at_the_next_expire() 
     assert_eq!(
         (
             expired["expired"]["pending"].clone(),
-            expired["expired"]["pooledSessions"].clone()
+            expired["closedPooledSessions"].clone()
         ),
         (json!(1), json!(1)),
         "{expired}"
@@ -358,10 +358,7 @@ async fn a_pooled_session_that_expires_unclosed_gives_back_at_the_next_expire() 
         .op_at(json!({"version": "1", "op": "expire"}), NOW + 2000)
         .await;
     assert_eq!(
-        (
-            again["due"].clone(),
-            again["expired"]["pooledSessions"].clone()
-        ),
+        (again["due"].clone(), again["closedPooledSessions"].clone()),
         (json!(0), json!(0)),
         "{again}"
     );

@@ -42,7 +42,8 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
         }
         Ok(json!({
             "version": EVENT_VERSION, "op": f.op.as_str(), "ok": true, "replayed": false,
-            "expired": { "pending": pending, "sent": sent, "pooledSessions": sessions_closed },
+            "expired": { "pending": pending, "sent": sent },
+            "closedPooledSessions": sessions_closed,
             "skipped": skipped, "failed": failed, "unreadable": due.unreadable,
             "due": due.holds.len() as u64 + due.sessions.len() as u64 + due.unreadable,
         }))
