@@ -99,6 +99,27 @@ impl Flow {
         response["decisionToken"].as_str().unwrap().to_string()
     }
 
+    /// Approves a sample payment and reserves it on `session`, at NOW + 1.
+    pub async fn held(&self, payment_id: &str, amount_atomic: &str, session: &str) {
+        let token = self.approve(payment_id, amount_atomic, session).await;
+        let reserved = self
+            .op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
+            .await;
+        assert_eq!(reserved["ok"], true, "{reserved}");
+    }
+
+    /// Marks a held sample payment sent with its approved terms, valid until NOW + 60.
+    pub async fn mark_sent(&self, payment_id: &str, amount_atomic: &str, session: &str) {
+        let marked = self
+            .op(
+                json!({"version": "1", "op": "markSent", "paymentSessionId": session,
+                "paymentId": payment_id, "signed": {"to": SAMPLE_PAY_TO, "value": amount_atomic,
+                "network": "eip155:8453", "validBefore": NOW + 60}}),
+            )
+            .await;
+        assert_eq!(marked["ok"], true, "{marked}");
+    }
+
     pub async fn op(&self, event: Value) -> Value {
         self.op_at(event, NOW + 1).await
     }
@@ -150,7 +171,9 @@ pub fn assert_invariant(s: &SessionRecord) {
     );
 }
 
-const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+const MERCHANT: &str = SAMPLE_PAY_TO;
+/// The sample verify event's payTo.
+pub const SAMPLE_PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 
 #[tokio::test]
 async fn reserve_mark_sent_commit_moves_the_amount_from_available_to_settled() {

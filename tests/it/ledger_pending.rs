@@ -6,24 +6,13 @@ use serde_json::json;
 use crate::common::NOW;
 use crate::ledger_flow::{assert_invariant, pid, Flow};
 
-const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
-
 #[tokio::test]
 async fn a_pending_settlement_keeps_the_hold_sent_with_its_transaction_until_the_final_answer_posts_it(
 ) {
     // GIVEN a SENT $1.50 hold
     let flow = Flow::new("pending").await;
-    let token = flow.approve(&pid(1), "1500000", "ps-alice-main").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
-            .await["ok"],
-        true
-    );
-    let sent = flow
-        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-alice-main", "paymentId": pid(1),
-            "signed": {"to": MERCHANT, "value": "1500000", "network": "eip155:8453", "validBefore": NOW + 60}}))
-        .await;
-    assert_eq!(sent["ok"], true, "{sent}");
+    flow.held(&pid(1), "1500000", "ps-alice-main").await;
+    flow.mark_sent(&pid(1), "1500000", "ps-alice-main").await;
     let tx = format!("0x{}", "ab".repeat(32));
     // WHEN the merchant reports the settlement pending, with its transaction
     let pending = flow
@@ -62,12 +51,7 @@ async fn a_pending_settlement_keeps_the_hold_sent_with_its_transaction_until_the
 #[tokio::test]
 async fn a_plain_failure_is_counted_and_a_pending_report_without_a_transaction_is_a_failure() {
     let flow = Flow::new("pending-fail").await;
-    let token = flow.approve(&pid(2), "1000000", "ps-alice-main").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
-            .await["ok"],
-        true
-    );
+    flow.held(&pid(2), "1000000", "ps-alice-main").await;
     for (n, settlement) in [
         json!({"success": false, "errorReason": "insufficient_funds", "transaction": "", "network": "base"}),
         json!({"success": false, "errorReason": "settlement_pending", "transaction": "", "network": "base"}),

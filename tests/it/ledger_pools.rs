@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use crate::common::NOW;
 use crate::ledger_flow::{assert_invariant, pid, Flow};
 
-const MERCHANT: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 const SESSION_EXPIRES_AT: u64 = 4_102_444_800;
 
 fn open(id: &str, limit: &str, pool: &str) -> Value {
@@ -126,34 +125,15 @@ async fn closing_gives_back_the_unspent_part_and_holds_give_back_when_they_void(
         flow.op(open("ps-pool", "30.00", "monthly")).await["ok"],
         true
     );
-    let settle = flow.approve(&pid(1), "5000000", "ps-pool").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": settle}))
-            .await["ok"],
-        true
-    );
+    flow.held(&pid(1), "5000000", "ps-pool").await;
     let committed = flow
         .op(json!({"version": "1", "op": "commit", "paymentSessionId": "ps-pool", "paymentId": pid(1),
             "settlement": {"success": true, "transaction": format!("0x{:064x}", 1), "network": "base"}}))
         .await;
     assert_eq!(committed["ok"], true, "{committed}");
-    let pending = flow.approve(&pid(2), "2000000", "ps-pool").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": pending}))
-            .await["ok"],
-        true
-    );
-    let sent = flow.approve(&pid(3), "3000000", "ps-pool").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": sent}))
-            .await["ok"],
-        true
-    );
-    let marked = flow
-        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-pool", "paymentId": pid(3),
-            "signed": {"to": MERCHANT, "value": "3000000", "network": "eip155:8453", "validBefore": NOW + 60}}))
-        .await;
-    assert_eq!(marked["ok"], true, "{marked}");
+    flow.held(&pid(2), "2000000", "ps-pool").await;
+    flow.held(&pid(3), "3000000", "ps-pool").await;
+    flow.mark_sent(&pid(3), "3000000", "ps-pool").await;
 
     // WHEN the session closes
     let closed = flow
@@ -225,17 +205,8 @@ async fn a_late_settlement_of_a_hold_voided_into_the_pool_takes_it_back_from_the
         .await
         .unwrap();
     assert_eq!(flow.op(open("ps-late", "10.00", "m")).await["ok"], true);
-    let token = flow.approve(&pid(7), "3000000", "ps-late").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
-            .await["ok"],
-        true
-    );
-    let marked = flow
-        .op(json!({"version": "1", "op": "markSent", "paymentSessionId": "ps-late", "paymentId": pid(7),
-            "signed": {"to": MERCHANT, "value": "3000000", "network": "eip155:8453", "validBefore": NOW + 60}}))
-        .await;
-    assert_eq!(marked["ok"], true, "{marked}");
+    flow.held(&pid(7), "3000000", "ps-late").await;
+    flow.mark_sent(&pid(7), "3000000", "ps-late").await;
     let closed = flow
         .op(json!({"version": "1", "op": "closeSession", "paymentSessionId": "ps-late", "reason": "done"}))
         .await;
@@ -317,12 +288,7 @@ async fn a_pooled_session_that_expires_unclosed_gives_back_at_the_next_expire() 
         )
         .await;
     assert_eq!(opened["ok"], true, "{opened}");
-    let token = flow.approve(&pid(9), "2000000", "ps-short").await;
-    assert_eq!(
-        flow.op(json!({"version": "1", "op": "reserve", "decisionToken": token}))
-            .await["ok"],
-        true
-    );
+    flow.held(&pid(9), "2000000", "ps-short").await;
     // WHEN expire runs before the session's expiry THEN it is left open
     let early = flow
         .op_at(json!({"version": "1", "op": "expire"}), NOW + 50)

@@ -348,16 +348,26 @@ impl DynamoStore {
         session_id: &str,
         payment_id: &str,
     ) -> Result<Option<Hold>, StoreError> {
+        self.get_ledger_item(hold_key(session_id, payment_id), "hold")
+            .await
+    }
+
+    /// One Ledger-table item (a hold, a pool), strongly consistent, read as `T`.
+    pub(crate) async fn get_ledger_item<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Item,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(&self.tables().ledger)
-            .set_key(Some(hold_key(session_id, payment_id)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
-        out.item.map(|i| items::from_item(i, "hold")).transpose()
+        out.item.map(|i| items::from_item(i, what)).transpose()
     }
 
     /// The two updates that move a hold's amount: the hold's own change and the session's.

@@ -152,16 +152,8 @@ impl DynamoStore {
         user_id: &str,
         pool_id: &str,
     ) -> Result<Option<PoolRecord>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().ledger)
-            .set_key(Some(pool_key(user_id, pool_id)))
-            .consistent_read(true)
-            .send()
+        self.get_ledger_item(pool_key(user_id, pool_id), "pool")
             .await
-            .map_err(unavailable)?;
-        out.item.map(|i| items::from_item(i, "pool")).transpose()
     }
 
     /// The put of a new pooled session and the draw from its pool, as one transaction's parts.
