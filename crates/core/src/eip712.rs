@@ -24,6 +24,8 @@ const TRANSFER_WITH_AUTHORIZATION: &str = "TransferWithAuthorization(address fro
 const PERMIT_WITNESS_TRANSFER_FROM: &str = "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,uint256 validAfter)";
 const TOKEN_PERMISSIONS: &str = "TokenPermissions(address token,uint256 amount)";
 const WITNESS: &str = "Witness(address to,uint256 validAfter)";
+const UPTO_PERMIT_WITNESS_TRANSFER_FROM: &str = "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)";
+const UPTO_WITNESS: &str = "Witness(address to,address facilitator,uint256 validAfter)";
 
 /// The approved terms a digest is built from.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +40,8 @@ pub struct SignedFor<'a> {
     pub amount_atomic: &'a str,
     /// The token's EIP-712 domain name and version (the requirement's `extra`), for EIP-3009.
     pub domain: Option<(&'a str, &'a str)>,
+    /// The `upto` scheme: its Permit2 witness also names the facilitator.
+    pub upto: bool,
 }
 
 fn keccak(parts: &[&[u8]]) -> [u8; 32] {
@@ -131,8 +135,8 @@ pub fn eip3009_digest(authorization: &Value, approved: SignedFor<'_>) -> Option<
     Some(typed_digest(domain, message))
 }
 
-/// The x402 exact Permit2 digest for `permit` (its spender, nonce, deadline and validAfter) over
-/// the approved token, chain, recipient and amount.
+/// The x402 Permit2 digest for `permit` (its spender, nonce, deadline, validAfter and, for
+/// `upto`, facilitator) over the approved token, chain, recipient and amount.
 pub fn permit2_digest(permit: &Value, approved: SignedFor<'_>) -> Option<[u8; 32]> {
     let domain = keccak(&[
         &keccak(&[EIP712_DOMAIN_NO_VERSION.as_bytes()]),
@@ -145,13 +149,25 @@ pub fn permit2_digest(permit: &Value, approved: SignedFor<'_>) -> Option<[u8; 32
         &address_word(approved.asset)?,
         &uint_word(approved.amount_atomic)?,
     ]);
-    let witness = keccak(&[
-        &keccak(&[WITNESS.as_bytes()]),
-        &address_word(approved.pay_to)?,
-        &uint_word(str_at(permit, &["witness", "validAfter"])?)?,
-    ]);
+    let valid_after = uint_word(str_at(permit, &["witness", "validAfter"])?)?;
+    let (witness, primary) = if approved.upto {
+        let witness = keccak(&[
+            &keccak(&[UPTO_WITNESS.as_bytes()]),
+            &address_word(approved.pay_to)?,
+            &address_word(str_at(permit, &["witness", "facilitator"])?)?,
+            &valid_after,
+        ]);
+        (witness, UPTO_PERMIT_WITNESS_TRANSFER_FROM)
+    } else {
+        let witness = keccak(&[
+            &keccak(&[WITNESS.as_bytes()]),
+            &address_word(approved.pay_to)?,
+            &valid_after,
+        ]);
+        (witness, PERMIT_WITNESS_TRANSFER_FROM)
+    };
     let message = keccak(&[
-        &keccak(&[PERMIT_WITNESS_TRANSFER_FROM.as_bytes()]),
+        &keccak(&[primary.as_bytes()]),
         &permitted,
         &address_word(str_at(permit, &["spender"])?)?,
         &uint_word(str_at(permit, &["nonce"])?)?,
@@ -241,6 +257,7 @@ mod tests {
                 pay_to: &pay_to,
                 amount_atomic: &amount,
                 domain: domain.as_ref().map(|(n, ver)| (n.as_str(), ver.as_str())),
+                upto: false,
             };
             let payload = &v["paymentPayload"]["payload"];
             assert!(signed_by_payer(payload, approved), "{name}");
@@ -282,6 +299,7 @@ mod tests {
             pay_to: &pay_to,
             amount_atomic: &amount,
             domain: domain.as_ref().map(|(n, ver)| (n.as_str(), ver.as_str())),
+            upto: false,
         };
         let mut payload = v["paymentPayload"]["payload"].clone();
         for forged in [

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::address::{addresses_equal, normalize_address};
 use crate::budget::CounterKey;
 use crate::canonical::canonicalize;
+use crate::decision::{SCHEME_EXACT, SCHEME_UPTO};
 use crate::keys::KeyRing;
 
 /// Domain tag of the MAC over a hold's immutable fields.
@@ -22,6 +23,9 @@ pub const SENT_MARGIN_SECONDS: u64 = 120;
 /// Clock skew allowed between predebit and the signer: a signed `validBefore` may be this much
 /// later than the decision's issue time plus the approved authorization window.
 pub const VALID_BEFORE_SKEW_SECONDS: u64 = 30;
+/// The most one `upto` settlement posts (2^53 micro-USD, about 9 billion USD): a merchant's
+/// report above it is counted as this, so no session or counter arithmetic can overflow.
+pub const MAX_POSTED_MICROS: u64 = 1 << 53;
 /// Default window for a PENDING hold to be signed and marked sent.
 pub const DEFAULT_PENDING_WINDOW_SECONDS: u64 = 120;
 
@@ -106,8 +110,12 @@ pub struct Hold {
     pub agent_id: String,
     /// Current state.
     pub state: HoldState,
-    /// Micro-USD held (and posted).
+    /// Micro-USD held (and, for `exact`, posted).
     pub amount_micros: u64,
+    /// The x402 scheme: `exact`, or `upto` (the amount held is the signed maximum and commit
+    /// posts what the settlement reports). Stored only when not `exact`.
+    #[serde(default = "exact", skip_serializing_if = "is_exact")]
+    pub scheme: String,
     /// Atomic token amount approved.
     pub amount_atomic: String,
     /// CAIP-2 network approved.
@@ -153,6 +161,11 @@ pub struct Hold {
     /// Set by a successful commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posted_at: Option<u64>,
+    /// An `upto` hold's posted micro-USD (what the settlement charged, rounded up); the rest of
+    /// the hold went back. Above `amount_micros` when a merchant reports more than was signed:
+    /// the excess is the session's overdraft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_micros: Option<u64>,
     /// A settlement that arrived after the hold was voided.
     #[serde(default)]
     pub late: bool,
@@ -214,6 +227,14 @@ pub fn fingerprint(
     hex(&Sha256::digest(canonical.as_bytes()))
 }
 
+fn exact() -> String {
+    SCHEME_EXACT.to_string()
+}
+
+fn is_exact(scheme: &String) -> bool {
+    scheme == SCHEME_EXACT
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -237,7 +258,10 @@ impl Hold {
             "createdAt": self.created_at,
             "latestValidBefore": self.latest_valid_before,
         });
-        // Holds without budgets keep their original bytes (and MACs).
+        // Exact holds and holds without budgets keep their original bytes (and MACs).
+        if !is_exact(&self.scheme) {
+            doc["scheme"] = json!(self.scheme);
+        }
         if !self.budget_counters.is_empty() {
             doc["budgetCounters"] =
                 serde_json::to_value(&self.budget_counters).expect("counter keys serialize");
@@ -263,6 +287,38 @@ impl Hold {
             self.immutable_bytes().as_bytes(),
         )
         .is_some_and(|m| constant_time_eq(base64url(&m).as_bytes(), self.mac.as_bytes()))
+    }
+
+    /// Whether commit posts what the settlement reports (`upto`) rather than the hold.
+    pub fn is_upto(&self) -> bool {
+        self.scheme == SCHEME_UPTO
+    }
+
+    /// The micro-USD a settlement of `reported_atomic` posts on this hold: the hold itself for
+    /// `exact` (the signed amount is the charge, whatever the merchant reports) and for an `upto`
+    /// settlement that reports no amount; else the reported share of the hold, rounded up (never
+    /// less than was charged). Above the hold only when the report is (Permit2 cannot move more
+    /// than was signed, so that report is false); at most [`MAX_POSTED_MICROS`].
+    pub fn posted_micros(&self, reported_atomic: Option<&str>) -> u64 {
+        let Some(reported) = reported_atomic.filter(|_| self.is_upto()) else {
+            return self.amount_micros;
+        };
+        if reported == self.amount_atomic {
+            return self.amount_micros;
+        }
+        let (Ok(reported), Ok(held)) =
+            (reported.parse::<u128>(), self.amount_atomic.parse::<u128>())
+        else {
+            // Beyond u128 the report dwarfs any hold.
+            return MAX_POSTED_MICROS.max(self.amount_micros);
+        };
+        if held == 0 {
+            return self.amount_micros;
+        }
+        reported
+            .checked_mul(u128::from(self.amount_micros))
+            .map_or(u128::from(MAX_POSTED_MICROS), |n| n.div_ceil(held))
+            .min(u128::from(MAX_POSTED_MICROS.max(self.amount_micros))) as u64
     }
 
     /// Whether the signed terms are the approved ones. `asset` is compared when the signed

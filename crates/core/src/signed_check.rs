@@ -4,7 +4,8 @@
 //! Checked: the network; the recipient; the amount (exactly the approved atomic amount); the
 //! token where the signed payload names it (Permit2's `permitted.token`, v2's `accepted.asset`);
 //! `validBefore` after now and no later than the hold's `latestValidBefore`; for Permit2, a spender
-//! in the configured proxy list. An EIP-3009 payload names no token or chain (they are the
+//! in the configured proxy list (the `upto` proxies for an `upto` payment, which must be Permit2
+//! and name its facilitator; its permitted amount is the approved maximum exactly). An EIP-3009 payload names no token or chain (they are the
 //! EIP-712 domain's), so authorize also recovers the signer over the approved terms
 //! ([`crate::eip712`]) and requires it to be the payload's `from`; Solana payloads are not
 //! decoded and are refused.
@@ -15,6 +16,8 @@ use crate::x402::{SignedKind, SignedTerms};
 
 /// x402's `x402ExactPermit2Proxy`, the spender `@x402/evm` 2.27 signs Permit2 payments for.
 pub const X402_EXACT_PERMIT2_PROXY: &str = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001";
+/// x402's `x402UptoPermit2Proxy`, the spender `@x402/evm` 2.27 signs `upto` payments for.
+pub const X402_UPTO_PERMIT2_PROXY: &str = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002";
 
 /// The approved payment a signature must match.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +32,8 @@ pub struct Approved<'a> {
     pub amount_atomic: &'a str,
     /// The latest `validBefore` the approved window allows.
     pub latest_valid_before: u64,
+    /// The `upto` scheme: Permit2 only, with the facilitator in the witness.
+    pub upto: bool,
 }
 
 impl<'a> From<&'a Hold> for Approved<'a> {
@@ -39,6 +44,7 @@ impl<'a> From<&'a Hold> for Approved<'a> {
             pay_to: &hold.pay_to,
             amount_atomic: &hold.amount_atomic,
             latest_valid_before: hold.latest_valid_before,
+            upto: hold.is_upto(),
         }
     }
 }
@@ -73,6 +79,9 @@ pub enum SignedMismatch {
     /// The signature is not its payer's over the approved chain, token, recipient and amount.
     #[error("the signature is not the payer's over the approved terms")]
     Signature,
+    /// An `upto` payment signed otherwise than with Permit2 and a facilitator in its witness.
+    #[error("an upto payment must be a Permit2 authorization naming its facilitator")]
+    Scheme,
     /// Terms predebit cannot read from the payload (Solana transactions).
     #[error("the signed payload's terms cannot be read")]
     Unreadable,
@@ -88,6 +97,9 @@ pub fn check_signed(
 ) -> Result<(), SignedMismatch> {
     if terms.kind == SignedKind::Solana {
         return Err(SignedMismatch::Unreadable);
+    }
+    if approved.upto && (terms.kind != SignedKind::Permit2 || terms.facilitator.is_none()) {
+        return Err(SignedMismatch::Scheme);
     }
     if terms.network != approved.network {
         return Err(SignedMismatch::Network);
@@ -143,6 +155,7 @@ mod tests {
             pay_to: "0x209693bc6afc0c5328ba36faf03c514ef312287c",
             amount_atomic: "10000",
             latest_valid_before: NOW + 330,
+            upto: false,
         }
     }
 
@@ -156,6 +169,7 @@ mod tests {
             kind: SignedKind::Eip3009,
             from: "0x857b06519E91e3A54538791bDbb0E22373e36b66".into(),
             spender: None,
+            facilitator: None,
         }
     }
 
@@ -326,6 +340,7 @@ mod tests {
                 pay_to: &pay_to,
                 amount_atomic: amount,
                 latest_valid_before: valid_before,
+                upto: false,
             };
             assert_eq!(
                 check_signed(

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use super::event::{parse_authorize, AuthorizeRequest};
 use super::signer::{SignError, SignRequest, Signer};
 use crate::audit::SealedAudit;
+use crate::decision::SCHEME_UPTO;
 use crate::decision::{decide_among, refuse, AmountView, Decision, DecisionContext, Verdict};
 use crate::eip712::{signed_by_payer, SignedFor};
 use crate::hold::{fingerprint, Hold, HoldState, VALID_BEFORE_SKEW_SECONDS};
@@ -26,7 +27,9 @@ use crate::keys::KeyRing;
 use crate::ledger::{AllowedOps, Ledger, LedgerConfig, LedgerStore};
 use crate::policy::PolicyCache;
 use crate::reason::ReasonCode;
-use crate::signed_check::{check_signed, Approved, SignedMismatch, X402_EXACT_PERMIT2_PROXY};
+use crate::signed_check::{
+    check_signed, Approved, SignedMismatch, X402_EXACT_PERMIT2_PROXY, X402_UPTO_PERMIT2_PROXY,
+};
 use crate::store::VerifyReader;
 use crate::token::{self, TokenClaims};
 use crate::verify::EVENT_VERSION;
@@ -35,8 +38,10 @@ use crate::x402::payment::parse_payload;
 /// Settings read once at start-up.
 #[derive(Clone, Debug)]
 pub struct AuthorizeConfig {
-    /// The spenders a Permit2 payment may name.
+    /// The spenders an `exact` Permit2 payment may name.
     pub permit2_proxies: Vec<String>,
+    /// The spenders an `upto` payment (always Permit2) may name.
+    pub upto_permit2_proxies: Vec<String>,
     /// The ledger settings of the holds authorize takes.
     pub ledger: LedgerConfig,
 }
@@ -45,6 +50,7 @@ impl Default for AuthorizeConfig {
     fn default() -> Self {
         Self {
             permit2_proxies: vec![X402_EXACT_PERMIT2_PROXY.to_string()],
+            upto_permit2_proxies: vec![X402_UPTO_PERMIT2_PROXY.to_string()],
             ledger: LedgerConfig {
                 allowed: AllowedOps::parse("reserve,markSent,release")
                     .expect("authorize's ops are ledger ops"),
@@ -86,6 +92,7 @@ struct Terms {
     pay_to: String,
     amount_atomic: String,
     latest_valid_before: u64,
+    upto: bool,
 }
 
 impl Terms {
@@ -99,6 +106,7 @@ impl Terms {
                 .issued_at
                 .saturating_add(claims.authorization_window_seconds)
                 .saturating_add(VALID_BEFORE_SKEW_SECONDS),
+            upto: claims.scheme == SCHEME_UPTO,
         }
     }
 
@@ -109,6 +117,7 @@ impl Terms {
             pay_to: hold.pay_to.clone(),
             amount_atomic: hold.amount_atomic.clone(),
             latest_valid_before: hold.latest_valid_before,
+            upto: hold.is_upto(),
         }
     }
 
@@ -119,6 +128,7 @@ impl Terms {
             pay_to: &self.pay_to,
             amount_atomic: &self.amount_atomic,
             latest_valid_before: self.latest_valid_before,
+            upto: self.upto,
         }
     }
 }
@@ -241,8 +251,12 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             requirement: entry.clone(),
             // AgentCore's model takes permit2AllowanceLimit for the `upto` scheme only and refuses
             // it for `exact`; an exact Permit2 payment is bounded by its signed amount, which the
-            // post-sign check holds to the approved one.
-            permit2_allowance_limit: None,
+            // post-sign check holds to the approved one. For `upto` the wallet's Permit2
+            // allowance is set to the approved maximum, never more.
+            permit2_allowance_limit: reserved
+                .terms
+                .upto
+                .then(|| reserved.terms.amount_atomic.clone()),
         };
         let signed = match self.signer.sign(&sign).await {
             Ok(signed) => signed,
@@ -422,12 +436,14 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
         let (_, signed) =
             parse_payload(payload, &terms.network, None).map_err(|_| SignedMismatch::Unreadable)?;
         let signed = signed.ok_or(SignedMismatch::Unreadable)?;
-        let proxies: Vec<&str> = self
-            .config
-            .permit2_proxies
-            .iter()
-            .map(String::as_str)
-            .collect();
+        let proxies: Vec<&str> = if terms.upto {
+            &self.config.upto_permit2_proxies
+        } else {
+            &self.config.permit2_proxies
+        }
+        .iter()
+        .map(String::as_str)
+        .collect();
         check_signed(&signed, terms.approved(), &proxies, now)?;
         // The fields agree; now the signature itself: made by its `from`, over the approved
         // chain, token, recipient and amount (EIP-712), with the token's domain from the entry.
@@ -449,6 +465,7 @@ impl<R: VerifyReader + Sync, L: LedgerStore + Sync, S: Signer + Sync> Authorizer
             pay_to: &terms.pay_to,
             amount_atomic: &terms.amount_atomic,
             domain,
+            upto: terms.upto,
         };
         if !signed_by_payer(payload, signed_for) {
             return Err(SignedMismatch::Signature);

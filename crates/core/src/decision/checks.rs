@@ -37,6 +37,12 @@ pub(super) fn check(
     out.budgets = policy.budgets().to_vec();
     let (agent, session) = registry(request, snapshot, &policy, now)?;
     tools(request, agent, &policy)?;
+    if !policy.scheme_allowed(&requirement.scheme) {
+        return fail(
+            ReasonCode::SchemeNotAllowed,
+            "requirement.scheme is not in the policies' schemes",
+        );
+    }
     let micros = asset_and_amount(requirement, &policy, out.amount.as_mut())?;
     merchant(request, requirement, &policy)?;
     limits(requirement, &policy, micros, session, own_hold_micros)?;

@@ -5,7 +5,8 @@
 //! RESOURCE_MISMATCH (no store read for these); STORE_UNAVAILABLE; POLICY_MISSING, POLICY_INVALID; AGENT_UNKNOWN,
 //! AGENT_USER_MISMATCH, AGENT_REVOKED, AGENT_SUSPENDED; SESSION_UNKNOWN, SESSION_USER_MISMATCH,
 //! SESSION_CLOSED, SESSION_EXPIRED; CONSENT_MISSING, CONSENT_REVOKED, CONSENT_EXPIRED (when
-//! consent is required); TOOL_NOT_ALLOWED; NETWORK_NOT_ALLOWED; ASSET_NOT_ALLOWED;
+//! consent is required); TOOL_NOT_ALLOWED; SCHEME_NOT_ALLOWED (a scheme policy does not allow:
+//! `upto` unless a policy's `schemes` names it); NETWORK_NOT_ALLOWED; ASSET_NOT_ALLOWED;
 //! AMOUNT_OUT_OF_RANGE; MERCHANT_BLOCKED; MERCHANT_NOT_ALLOWED; AUTHORIZATION_WINDOW_TOO_LONG;
 //! AMOUNT_OVER_PAYMENT_LIMIT; SESSION_BUDGET_EXCEEDED; BUDGET_EXCEEDED (each budget counter this
 //! container could predict and read); else YES.
@@ -14,6 +15,7 @@ mod checks;
 #[cfg(test)]
 pub(crate) mod no_echo;
 mod prepare;
+mod scheme;
 mod seal;
 mod select;
 
@@ -35,8 +37,13 @@ pub use prepare::{prepare, prepare_request, Prepared};
 pub use seal::finish;
 pub use select::{check_position, select, CHECK_ORDER};
 
-/// The only x402 scheme predebit approves today.
+/// The x402 scheme whose signed amount is the charge; the only one allowed by default.
 pub const SCHEME_EXACT: &str = "exact";
+/// The x402 scheme whose signed amount is a maximum: the merchant settles for at most that. A
+/// policy allows it with `schemes`; EVM networks only (x402 signs it with Permit2).
+pub const SCHEME_UPTO: &str = "upto";
+/// Every scheme predebit approves when policy allows it.
+pub const KNOWN_SCHEMES: [&str; 2] = [SCHEME_EXACT, SCHEME_UPTO];
 
 /// YES or NO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -316,7 +323,7 @@ fn store_unavailable(prepared: Prepared, err: &StoreError) -> Outcome {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};

@@ -390,10 +390,10 @@ fn an_unsupported_payment_type_or_scheme_is_recorded_only_when_it_is_a_plain_nam
         (&plain["paymentType"], &plain["reasonCode"]),
         (&json!("CARD"), &json!("PAYMENT_TYPE_NOT_SUPPORTED"))
     );
-    let plain = record("CRYPTO_X402", "upto");
+    let plain = record("CRYPTO_X402", "deferred");
     assert_eq!(
         (&plain["scheme"], &plain["reasonCode"]),
-        (&json!("upto"), &json!("SCHEME_NOT_ALLOWED"))
+        (&json!("deferred"), &json!("SCHEME_NOT_ALLOWED"))
     );
     let hostile = record(MARKER, "exact");
     assert_eq!(hostile["reasonCode"], "PAYMENT_TYPE_NOT_SUPPORTED");

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::checks::check;
-use super::{AmountView, DecisionContext, Outcome, SCHEME_EXACT};
+use super::scheme::scheme_terms;
+use super::{AmountView, DecisionContext, Outcome};
 use crate::reason::ReasonCode;
 use crate::records::VerifySnapshot;
 use crate::request_url::HttpUrl;
@@ -57,8 +58,9 @@ pub fn prepare_request(request: VerifyRequest) -> Result<Prepared, Box<Outcome>>
         micros: None,
         usd: None,
     });
-    if requirement.scheme != SCHEME_EXACT {
-        outcome_base.detail = Some("requirement.scheme: only 'exact' is supported".into());
+    if let Err((reason, detail)) = scheme_terms(&requirement) {
+        outcome_base.reason = reason;
+        outcome_base.detail = Some(detail.into());
         outcome_base.requirement = Some(requirement);
         return Err(with_request(outcome_base));
     }

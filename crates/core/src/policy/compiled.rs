@@ -11,6 +11,7 @@ use super::{PolicyDocument, PolicyError};
 use crate::address::{family, validate_evm, validate_solana, Family};
 use crate::asset::{is_caip2, AssetInfo, AssetTable};
 use crate::budget::{compile_budgets, compile_timezone, Budget};
+use crate::decision::KNOWN_SCHEMES;
 use crate::request_url::normalize_host_pattern;
 
 /// A validated policy document of one scope, ready for lookups.
@@ -31,6 +32,7 @@ pub struct CompiledPolicy {
     pub(super) extra_assets: Vec<AssetInfo>,
     pub(super) budgets: Vec<Budget>,
     pub(super) timezone: String,
+    pub(super) schemes: Option<HashSet<String>>,
 }
 
 impl CompiledPolicy {
@@ -41,7 +43,8 @@ impl CompiledPolicy {
 
     /// Validates and compiles a document. The checks run in the order of the fields' refusals:
     /// maxPerPayment, maxAuthorizationSeconds, allowedPayTo, blockedPayTo, allowedHosts,
-    /// blockedHosts, allowedUrls, blockedUrls, allowedNetworks, extraAssets, timezone, budgets.
+    /// blockedHosts, allowedUrls, blockedUrls, allowedNetworks, extraAssets, timezone, budgets,
+    /// schemes.
     pub fn compile(doc: &PolicyDocument) -> Result<Self, PolicyError> {
         let max_per_payment_micros = doc.max_per_payment_micros()?;
         if doc.max_authorization_seconds == Some(0) {
@@ -71,6 +74,7 @@ impl CompiledPolicy {
         };
         let budgets = compile_budgets(doc.budgets.as_deref().unwrap_or_default())
             .map_err(PolicyError::Budget)?;
+        let schemes = compile_schemes(&doc.schemes)?;
         Ok(CompiledPolicy {
             allowed_pay_to,
             blocked_pay_to,
@@ -87,8 +91,33 @@ impl CompiledPolicy {
             extra_assets,
             budgets,
             timezone,
+            schemes,
         })
     }
+}
+
+/// A `schemes` list: at least one entry, each a scheme predebit approves, none twice.
+fn compile_schemes(list: &Option<Vec<String>>) -> Result<Option<HashSet<String>>, PolicyError> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    if list.is_empty() {
+        return Err(PolicyError::Scheme(
+            "must name at least one scheme (leave it out for exact only)".into(),
+        ));
+    }
+    let mut set = HashSet::new();
+    for scheme in list {
+        if !KNOWN_SCHEMES.contains(&scheme.as_str()) {
+            return Err(PolicyError::Scheme(format!(
+                "{scheme:?} is not a scheme predebit approves (exact, upto)"
+            )));
+        }
+        if !set.insert(scheme.clone()) {
+            return Err(PolicyError::Scheme(format!("{scheme:?} is listed twice")));
+        }
+    }
+    Ok(Some(set))
 }
 
 fn string_set(list: &Option<Vec<String>>) -> Option<HashSet<String>> {

@@ -71,10 +71,13 @@ pub enum PolicyError {
     /// `timezone` is not an IANA time zone name.
     #[error("{0}")]
     Timezone(String),
+    /// `schemes` is empty, repeats a scheme or names one predebit does not approve.
+    #[error("schemes: {0}")]
+    Scheme(String),
 }
 
 /// Every field a policy document may have, as written in JSON.
-pub const POLICY_FIELDS: [&str; 15] = [
+pub const POLICY_FIELDS: [&str; 16] = [
     "allowedPayTo",
     "blockedPayTo",
     "allowedHosts",
@@ -90,6 +93,7 @@ pub const POLICY_FIELDS: [&str; 15] = [
     "consentRequired",
     "budgets",
     "timezone",
+    "schemes",
 ];
 
 impl PolicyError {
@@ -108,6 +112,7 @@ impl PolicyError {
             PolicyError::ExtraAsset(_) => Some("extraAssets"),
             PolicyError::Budget(_) => Some("budgets"),
             PolicyError::Timezone(_) => Some("timezone"),
+            PolicyError::Scheme(_) => Some("schemes"),
         }
     }
 }
@@ -152,6 +157,7 @@ present_field!(de_max_authorization_seconds, "maxAuthorizationSeconds");
 present_field!(de_consent_required, "consentRequired");
 present_field!(de_budgets, "budgets");
 present_field!(de_timezone, "timezone");
+present_field!(de_schemes, "schemes");
 
 /// One stored policy document, of any scope. `null` is refused: leave a field out to not restrict.
 // `remote = "Self"` makes the derives inherent functions, so the trait impls below can refuse a
@@ -268,6 +274,15 @@ pub struct PolicyDocument {
         skip_serializing_if = "Option::is_none"
     )]
     pub timezone: Option<String>,
+    /// The x402 schemes this scope allows: `exact` (the signed amount is the charge) and `upto`
+    /// (the signed amount is a maximum; the merchant settles for less). Where no scope sets it,
+    /// only `exact`; where some do, a scheme must be in every list that is set.
+    #[serde(
+        default,
+        deserialize_with = "de_schemes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub schemes: Option<Vec<String>>,
 }
 
 impl serde::Serialize for PolicyDocument {
@@ -631,6 +646,7 @@ mod tests {
             consent_required: Some(true),
             budgets: Some(vec![]),
             timezone: Some("UTC".into()),
+            schemes: Some(vec![]),
         };
         let value = serde_json::to_value(&full).unwrap();
         let mut keys: Vec<&str> = value

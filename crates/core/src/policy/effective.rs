@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::{CompiledPolicy, PolicyDocument, PolicyError, Scope};
 use crate::asset::{AssetInfo, AssetTable};
 use crate::budget::BudgetClaim;
+use crate::decision::SCHEME_EXACT;
 use crate::request_url::{normalize_host, HttpUrl};
 
 /// The authorization window when no policy sets `maxAuthorizationSeconds`.
@@ -175,6 +176,20 @@ impl EffectivePolicy {
                 .as_ref()
                 .is_none_or(|set| set.contains(network))
         })
+    }
+
+    /// Whether the x402 scheme is allowed: in every `schemes` list a scope sets, and, where no
+    /// scope sets one, only `exact`.
+    pub fn scheme_allowed(&self, scheme: &str) -> bool {
+        let mut lists = self
+            .scopes
+            .iter()
+            .filter_map(|s| s.schemes.as_ref())
+            .peekable();
+        if lists.peek().is_none() {
+            return scheme == SCHEME_EXACT;
+        }
+        lists.all(|set| set.contains(scheme))
     }
 
     /// Whether the asset symbol is in every present `allowedAssets`.

@@ -48,6 +48,8 @@ pub struct SignedTerms {
     pub from: String,
     /// Permit2 only: who may spend the permit (x402's proxy).
     pub spender: Option<String>,
+    /// Permit2 `upto` only: the facilitator the witness binds (`witness.facilitator`).
+    pub facilitator: Option<String>,
 }
 
 /// Parses an `X-PAYMENT` (v1) or `PAYMENT-SIGNATURE` (v2) header value (base64 JSON) into its
@@ -234,12 +236,14 @@ fn parse_eip3009(
         kind: SignedKind::Eip3009,
         from: from.to_string(),
         spender: None,
+        facilitator: None,
     };
     Ok((normalised, terms))
 }
 
 /// Permit2: `{signature, permit2Authorization: {from, permitted: {token, amount}, spender,
-/// nonce, deadline, witness: {to, validAfter, extra?}}}`.
+/// nonce, deadline, witness: {to, facilitator?, validAfter, extra?}}}` (`facilitator` in the
+/// `upto` scheme's witness).
 fn parse_permit2(
     map: &Map<String, Value>,
     network: &str,
@@ -260,6 +264,19 @@ fn parse_permit2(
     let to = required_address(witness, &witness_path, "to", network)?;
     let valid_after = required_uint256(witness, &witness_path, "validAfter", true)?;
     let mut witness_out = serde_json::json!({"to": to, "validAfter": valid_after});
+    // The `upto` witness also names the facilitator allowed to settle.
+    let facilitator = match witness.get("facilitator") {
+        None => None,
+        Some(_) => Some(required_address(
+            witness,
+            &witness_path,
+            "facilitator",
+            network,
+        )?),
+    };
+    if let Some(facilitator) = facilitator {
+        witness_out["facilitator"] = facilitator.into();
+    }
     if let Some(extra) = witness.get("extra") {
         witness_out["extra"] = extra.clone();
     }
@@ -284,6 +301,7 @@ fn parse_permit2(
         kind: SignedKind::Permit2,
         from: from.to_string(),
         spender: Some(spender.to_string()),
+        facilitator: facilitator.map(str::to_string),
     };
     Ok((normalised, terms))
 }
@@ -324,6 +342,7 @@ mod tests {
                 kind: SignedKind::Eip3009,
                 from: PAYER.into(),
                 spender: None,
+                facilitator: None,
             })
         );
     }
@@ -494,6 +513,7 @@ mod tests {
                 kind: SignedKind::Permit2,
                 from: PAYER.into(),
                 spender: Some(PERMIT2_PROXY.into()),
+                facilitator: None,
             })
         );
         let auth = &normalised["payload"]["permit2Authorization"];
