@@ -1,10 +1,11 @@
-// Signs x402 `exact` payments for fixed requirements with the official @x402 client libraries
-// (x402Client + registerExactEvmScheme, a viem local account) and writes each as a JSON fixture
+// Signs x402 `exact` and `upto` payments for fixed requirements with the official @x402 client libraries
+// (x402Client + registerExactEvmScheme + UptoEvmScheme, a viem local account) and writes each as a JSON fixture
 // to crates/core/tests/vectors/x402/signed/. Run it with `make vectors` (scripts/x402-vectors.sh).
 //
 // The payloads are exactly what the libraries produce: a fresh random nonce and validBefore /
 // deadline = now + maxTimeoutSeconds on every run, so a run rewrites every file; `generatedAt`
-// records the clock the library read.
+// records the clock the library read. Name files to write only those (node generate.mjs
+// upto_permit2_v2.json); with none, every file is written.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -12,6 +13,7 @@ import path from "node:path";
 import { x402Client } from "@x402/core/client";
 import { x402HTTPClient } from "@x402/core/http";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
 import { privateKeyToAccount } from "viem/accounts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -27,6 +29,8 @@ const NETWORK_V2 = "eip155:84532";
 const NETWORK_V1 = "base-sepolia";
 const USDC_BASE_SEPOLIA = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 const PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+// The facilitator an `upto` requirement names (extra.facilitatorAddress): Anvil's second account.
+const FACILITATOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const RESOURCE = {
   url: "https://api.weather.example/v2/forecast",
   description: "Seven-day forecast",
@@ -46,6 +50,7 @@ const libraries = {
 
 const account = privateKeyToAccount(TEST_PRIVATE_KEY);
 const client = registerExactEvmScheme(new x402Client(), { signer: account });
+client.register("eip155:*", new UptoEvmScheme(account));
 const http = new x402HTTPClient(client);
 
 const requirementV2 = (extra) => ({
@@ -89,6 +94,22 @@ const cases = [
     },
   },
   {
+    file: "upto_permit2_v2.json",
+    description: "x402 v2 `upto` on Base Sepolia: Permit2 through x402UptoPermit2Proxy, the witness naming the facilitator (UptoEvmScheme)",
+    assetTransferMethod: "permit2",
+    paymentRequired: {
+      x402Version: 2,
+      resource: RESOURCE,
+      accepts: [
+        {
+          ...requirementV2({ facilitatorAddress: FACILITATOR }),
+          scheme: "upto",
+          amount: "50000",
+        },
+      ],
+    },
+  },
+  {
     file: "exact_eip3009_v1.json",
     description: "x402 v1 `exact` on base-sepolia, EIP-3009 (ExactEvmSchemeV1, the v1 payload shape)",
     assetTransferMethod: "eip3009",
@@ -96,8 +117,9 @@ const cases = [
   },
 ];
 
+const only = process.argv.slice(2);
 mkdirSync(outDir, { recursive: true });
-for (const c of cases) {
+for (const c of cases.filter((c) => only.length === 0 || only.includes(c.file))) {
   const generatedAt = Math.floor(Date.now() / 1000);
   const paymentPayload = await client.createPaymentPayload(c.paymentRequired);
   const [headerName, headerValue] = Object.entries(http.encodePaymentSignatureHeader(paymentPayload))[0];

@@ -290,6 +290,50 @@ mod tests {
     }
 
     #[test]
+    fn the_upto_signature_recovers_over_the_upto_witness_and_its_facilitator_only() {
+        // GIVEN an `upto` payload signed by @x402/evm's UptoEvmScheme
+        let v = vector("upto_permit2_v2");
+        let (asset, pay_to, amount, _) = approved_of(&v);
+        let approved = SignedFor {
+            chain_id: 84532,
+            asset: &asset,
+            pay_to: &pay_to,
+            amount_atomic: &amount,
+            domain: None,
+            upto: true,
+        };
+        let payload = &v["paymentPayload"]["payload"];
+        // WHEN recovered over the upto witness THEN it is the payer's
+        assert!(signed_by_payer(payload, approved));
+        // WHEN read as an exact Permit2 payment, or for another amount THEN it is not
+        assert!(!signed_by_payer(
+            payload,
+            SignedFor {
+                upto: false,
+                ..approved
+            }
+        ));
+        assert!(!signed_by_payer(
+            payload,
+            SignedFor {
+                amount_atomic: "49999",
+                ..approved
+            }
+        ));
+        // WHEN the witness names another facilitator, or none THEN it is not
+        let mut other = payload.clone();
+        other["permit2Authorization"]["witness"]["facilitator"] =
+            Value::String("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".into());
+        assert!(!signed_by_payer(&other, approved));
+        let mut none = payload.clone();
+        none["permit2Authorization"]["witness"]
+            .as_object_mut()
+            .unwrap()
+            .remove("facilitator");
+        assert!(!signed_by_payer(&none, approved));
+    }
+
+    #[test]
     fn a_forged_or_malformed_signature_is_not_the_payers() {
         let v = vector("exact_eip3009_v2");
         let (asset, pay_to, amount, domain) = approved_of(&v);

@@ -297,12 +297,65 @@ mod tests {
     }
 
     #[test]
+    fn an_upto_payment_is_permit2_through_the_upto_proxy_naming_a_facilitator() {
+        let upto = Approved {
+            upto: true,
+            ..approved()
+        };
+        let signed = SignedTerms {
+            spender: Some(X402_UPTO_PERMIT2_PROXY.to_lowercase()),
+            facilitator: Some("0x70997970c51812dc3a010c7d01b50e0d17dc79c8".into()),
+            ..permit2()
+        };
+        let upto_proxies = [X402_UPTO_PERMIT2_PROXY];
+        // GIVEN an upto approval WHEN the upto proxy is the spender THEN it passes
+        assert_eq!(check_signed(&signed, upto, &upto_proxies, NOW), Ok(()));
+        // WHEN signed with EIP-3009, or with no facilitator in the witness THEN Scheme
+        for terms in [
+            eip3009(),
+            SignedTerms {
+                facilitator: None,
+                ..signed.clone()
+            },
+        ] {
+            assert_eq!(
+                check_signed(&terms, upto, &upto_proxies, NOW),
+                Err(SignedMismatch::Scheme)
+            );
+        }
+        // WHEN the spender is the exact proxy THEN Spender; WHEN the permitted amount is above
+        // or below the approved maximum THEN Amount
+        assert_eq!(
+            check_signed(&permit2_with_facilitator(), upto, &upto_proxies, NOW),
+            Err(SignedMismatch::Spender)
+        );
+        for value in ["10001", "9999"] {
+            let terms = SignedTerms {
+                value: value.into(),
+                ..signed.clone()
+            };
+            assert_eq!(
+                check_signed(&terms, upto, &upto_proxies, NOW),
+                Err(SignedMismatch::Amount)
+            );
+        }
+    }
+
+    fn permit2_with_facilitator() -> SignedTerms {
+        SignedTerms {
+            facilitator: Some("0x70997970c51812dc3a010c7d01b50e0d17dc79c8".into()),
+            ..permit2()
+        }
+    }
+
+    #[test]
     fn the_libraries_fixtures_pass_against_their_own_requirements() {
         // GIVEN payloads signed by @x402/core + @x402/evm 2.27.0 (make vectors)
         for name in [
             "exact_eip3009_v2.json",
             "exact_permit2_v2.json",
             "exact_eip3009_v1.json",
+            "upto_permit2_v2.json",
         ] {
             let path = format!(
                 "{}/tests/vectors/x402/signed/{name}",
@@ -340,15 +393,15 @@ mod tests {
                 pay_to: &pay_to,
                 amount_atomic: amount,
                 latest_valid_before: valid_before,
-                upto: false,
+                upto: requirement["scheme"] == "upto",
+            };
+            let proxies = if approved.upto {
+                [X402_UPTO_PERMIT2_PROXY]
+            } else {
+                [X402_EXACT_PERMIT2_PROXY]
             };
             assert_eq!(
-                check_signed(
-                    &terms,
-                    approved,
-                    &[X402_EXACT_PERMIT2_PROXY],
-                    valid_before - 1
-                ),
+                check_signed(&terms, approved, &proxies, valid_before - 1),
                 Ok(()),
                 "{name}"
             );

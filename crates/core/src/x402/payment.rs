@@ -522,6 +522,30 @@ mod tests {
     }
 
     #[test]
+    fn an_upto_witness_keeps_its_facilitator_and_refuses_one_that_is_no_address() {
+        // GIVEN a Permit2 payload whose witness names a facilitator (the upto scheme's)
+        let mut header = v2_payment_signature();
+        let mut payload = permit2_payload();
+        payload["permit2Authorization"]["witness"]["facilitator"] =
+            json!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+        header["payload"] = payload.clone();
+        // WHEN parsed THEN the normalised payload and the terms keep it
+        let (normalised, terms) = payment_signature(&header).unwrap();
+        let witness = &normalised["payload"]["permit2Authorization"]["witness"];
+        assert_eq!(
+            witness["facilitator"],
+            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+        );
+        assert!(terms.unwrap().facilitator.is_some());
+        // WHEN it is not an address THEN refused on its path, the value not echoed
+        payload["permit2Authorization"]["witness"]["facilitator"] = json!("0xMARKER");
+        header["payload"] = payload;
+        let e = payment_signature(&header).unwrap_err();
+        assert_eq!(e.field, "payload.permit2Authorization.witness.facilitator");
+        assert!(!e.to_string().contains("MARKER"), "{e}");
+    }
+
+    #[test]
     fn permit2_missing_witness_recipient_is_refused() {
         // GIVEN a Permit2 payload without witness.to WHEN parsed THEN the path names it
         let mut header = v2_payment_signature();
