@@ -70,6 +70,7 @@ fn sign_payload(payload: &mut Value, requirement: &Value, chain_id: u64, amount:
             requirement["extra"]["name"].as_str().unwrap(),
             requirement["extra"]["version"].as_str().unwrap(),
         )),
+        upto: requirement["scheme"] == "upto",
     };
     let digest = match payload.get("authorization") {
         Some(auth) => eip3009_digest(auth, approved),
