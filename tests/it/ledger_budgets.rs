@@ -46,7 +46,7 @@ fn commit(session: &str, payment_id: &str, n: u64) -> Value {
 }
 
 /// (spentMicros, paymentCount) of a counter, (0, 0) when absent.
-async fn counter(flow: &Flow, key: &CounterKey) -> (i64, i64) {
+pub(crate) async fn counter(flow: &Flow, key: &CounterKey) -> (i64, i64) {
     let out = store(flow)
         .client()
         .get_item()
@@ -74,7 +74,7 @@ async fn counters(flow: &Flow, keys: &[CounterKey]) -> Vec<(i64, i64)> {
     out
 }
 
-fn day_key(now: u64, timezone: &str) -> CounterKey {
+pub(crate) fn day_key(now: u64, timezone: &str) -> CounterKey {
     let claim = BudgetClaim {
         scope: BudgetScope::User,
         window: BudgetWindow::Day,

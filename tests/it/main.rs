@@ -14,6 +14,7 @@ mod ledger_pending;
 mod ledger_pools;
 mod ledger_race;
 mod ledger_refusals;
+mod ledger_upto;
 mod ledger_window;
 mod logs;
 mod secrets;

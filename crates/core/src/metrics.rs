@@ -143,12 +143,16 @@ pub fn ledger_metrics(response: &Value, timestamp_ms: u64) -> Vec<String> {
                 }],
                 timestamp_ms,
             )),
+            // An `upto` hold settles for what it charged.
             ("commit", Some(m)) => lines.push(emf_line(
                 &[("Op", op)],
                 &[Metric {
                     name: "SettledMicros",
                     unit: "None",
-                    value: m,
+                    value: hold
+                        .and_then(|h| h.get("settledMicros"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(m),
                 }],
                 timestamp_ms,
             )),
@@ -170,6 +174,25 @@ pub fn ledger_metrics(response: &Value, timestamp_ms: u64) -> Vec<String> {
                 };
                 lines.push(emf_line(&[("Op", op)], &[metric], timestamp_ms));
             }
+        }
+        // An `upto` settlement reported above its signed maximum: recorded as overdraft, alarmed.
+        if let Some(excess) = hold
+            .and_then(|h| h.get("excessMicros"))
+            .and_then(Value::as_u64)
+            .filter(|_| ok && !replayed)
+        {
+            lines.push(emf_line(
+                &[("Op", op)],
+                &[
+                    count("UptoSettledAboveHold"),
+                    Metric {
+                        name: "OverdraftMicros",
+                        unit: "None",
+                        value: excess,
+                    },
+                ],
+                timestamp_ms,
+            ));
         }
         // A settlement for a hold whose markSent never arrived: the plugin skipped a step.
         if op == "commit"

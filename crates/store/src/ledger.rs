@@ -46,27 +46,27 @@ pub fn hold_sk(payment_id: &str) -> String {
     format!("{HOLD_SK_PREFIX}{payment_id}")
 }
 
-fn hold_key(session_id: &str, payment_id: &str) -> Item {
+pub(crate) fn hold_key(session_id: &str, payment_id: &str) -> Item {
     pk_sk_key(session_pk(session_id), &hold_sk(payment_id))
 }
 
-fn session_key(session_id: &str) -> Item {
+pub(crate) fn session_key(session_id: &str) -> Item {
     pk_sk_key(session_pk(session_id), SESSION_SK)
 }
 
-fn n(v: u64) -> AttributeValue {
+pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn s(v: &str) -> AttributeValue {
+pub(crate) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 
-fn attr<T: serde::Serialize>(value: &T) -> AttributeValue {
+pub(crate) fn attr<T: serde::Serialize>(value: &T) -> AttributeValue {
     serde_dynamo::to_attribute_value(value).expect("ledger records serialize")
 }
 
-fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+pub(crate) fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
     Some(
         pairs
             .iter()
@@ -75,7 +75,9 @@ fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
     )
 }
 
-fn values(pairs: Vec<(&str, AttributeValue)>) -> Option<HashMap<String, AttributeValue>> {
+pub(crate) fn values(
+    pairs: Vec<(&str, AttributeValue)>,
+) -> Option<HashMap<String, AttributeValue>> {
     Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
@@ -95,7 +97,7 @@ fn written_by(found: &Hold, w: Write<'_>) -> bool {
 }
 
 /// How a transaction ended.
-enum TxOutcome {
+pub(crate) enum TxOutcome {
     Committed,
     /// Cancelled by a failed condition: one reason per item, in item order.
     Cancelled(Vec<CancellationReason>),
@@ -108,11 +110,11 @@ fn is_conflict(reasons: &[CancellationReason]) -> bool {
         && !reasons.iter().any(|r| code(r) == "ConditionalCheckFailed")
 }
 
-fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
+pub(crate) fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
     reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
-fn old_item<T: serde::de::DeserializeOwned>(
+pub(crate) fn old_item<T: serde::de::DeserializeOwned>(
     reasons: &[CancellationReason],
     index: usize,
     what: &str,
@@ -121,7 +123,7 @@ fn old_item<T: serde::de::DeserializeOwned>(
     items::from_item(item, what).ok()
 }
 
-fn update(
+pub(crate) fn update(
     key: Item,
     table: &str,
     expression: &str,
@@ -208,7 +210,7 @@ fn budget_charge(charge: &CounterCharge, table: &str) -> TransactWriteItem {
 /// without a condition: a void returns what its reserve charged; a late settlement counts what
 /// was paid. A counter already deleted by its `ttl` comes back with a `ttl` of `now` + a week,
 /// so the stray item leaves again.
-fn budget_adjust(
+pub(crate) fn budget_adjust(
     key: &CounterKey,
     micros: i128,
     count: i64,
@@ -239,7 +241,7 @@ fn budget_adjust(
 impl DynamoStore {
     /// Runs one transaction; retries with jittered backoff while it is cancelled only by
     /// conflicting transactions, a bounded number of times.
-    async fn transact(
+    pub(crate) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
         w: Write<'_>,
@@ -343,7 +345,7 @@ impl DynamoStore {
         Ok((session, holds))
     }
 
-    async fn get_hold(
+    pub(crate) async fn get_hold(
         &self,
         session_id: &str,
         payment_id: &str,
@@ -547,8 +549,11 @@ fn mark_returned_to_pool(item: &TransactWriteItem, pool_pk: &str) -> TransactWri
 }
 
 /// `hold` as a late settlement leaves it: POSTED, late, out of the open-holds index.
-fn late_posted(hold: &Hold, settlement: &SettlementRecord, now: u64) -> Hold {
+pub(crate) fn late_posted(hold: &Hold, settlement: &SettlementRecord, now: u64) -> Hold {
     let mut posted = hold.clone();
+    if hold.is_upto() {
+        posted.settled_micros = Some(hold.posted_micros(settlement.reported_amount.as_deref()));
+    }
     posted.state = HoldState::Posted;
     posted.late = true;
     posted.settlement = Some(settlement.clone());
@@ -560,11 +565,11 @@ fn late_posted(hold: &Hold, settlement: &SettlementRecord, now: u64) -> Hold {
 
 /// A void's condition on the session: not a closed pooled one (whose void gives back to the
 /// pool instead, see [`DynamoStore::void_into_pool`]).
-const VOID_SESSION_CONDITION: &str =
+pub(crate) const VOID_SESSION_CONDITION: &str =
     "attribute_exists(pk) AND (attribute_not_exists(poolId) OR attribute_not_exists(closedAt))";
 
 /// The (user, pool) of the closed pooled session a void's failed session condition returned.
-fn closed_pool_of(reasons: &[CancellationReason]) -> Option<(String, String)> {
+pub(crate) fn closed_pool_of(reasons: &[CancellationReason]) -> Option<(String, String)> {
     if !failed_condition(reasons, 1) {
         return None;
     }
@@ -781,18 +786,39 @@ impl LedgerStore for DynamoStore {
         if from == HoldState::Pending {
             hold_values.push((":missing", AttributeValue::Bool(true)));
         }
-        self.move_amount(
-            session_id,
-            payment_id,
-            amount_micros,
-            set,
-            "#st = :from AND network = :network",
-            hold_values,
-            "SET reservedMicros = reservedMicros - :m, settledMicros = settledMicros + :m",
-            false,
-            w,
-        )
-        .await
+        // An `upto` hold posts what the settlement charged (see `upto`): known from the hold read
+        // without a hint, or from the hold a failed exact try returns.
+        let amount_micros = match amount_micros {
+            Some(m) => m,
+            None => match self.get_hold(session_id, payment_id).await? {
+                Some(h) if h.is_upto() && h.state == from && h.network == settlement.network => {
+                    return self.post_upto(&h, settlement, from, w).await;
+                }
+                Some(h) => h.amount_micros,
+                None => return Ok(Transition::NotApplied(None)),
+            },
+        };
+        let outcome = self
+            .move_amount(
+                session_id,
+                payment_id,
+                Some(amount_micros),
+                set,
+                "#st = :from AND network = :network AND attribute_not_exists(scheme)",
+                hold_values,
+                "SET reservedMicros = reservedMicros - :m, settledMicros = settledMicros + :m",
+                false,
+                w,
+            )
+            .await?;
+        match outcome {
+            Transition::NotApplied(Some(h))
+                if h.is_upto() && h.state == from && h.network == settlement.network =>
+            {
+                self.post_upto(&h, settlement, from, w).await
+            }
+            other => Ok(other),
+        }
     }
 
     async fn post_late(
@@ -802,17 +828,32 @@ impl LedgerStore for DynamoStore {
         w: Write<'_>,
     ) -> Result<Transition, StoreError> {
         let now = w.now;
+        // `m` is what the settlement charged: the hold, or for `upto` what it reported (the
+        // counters count no more than the hold, as an `upto` post does).
+        let (held, m) = (
+            hold.amount_micros,
+            hold.posted_micros(settlement.reported_amount.as_deref()),
+        );
         let hold_values = || {
-            vec![
+            let mut v = vec![
                 (":posted", s("POSTED")),
                 (":voided", s("VOIDED")),
                 (":settlement", attr(settlement)),
                 (":now", n(now)),
                 (":late", AttributeValue::Bool(true)),
-            ]
+            ];
+            if hold.is_upto() {
+                v.push((":p", n(m)));
+            }
+            v
         };
-        let set = "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late REMOVE #shard";
-        let (session_id, m) = (&hold.payment_session_id, hold.amount_micros);
+        let posted_set = if hold.is_upto() {
+            "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late, settledMicros = :p"
+        } else {
+            "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late"
+        };
+        let set = format!("{posted_set} REMOVE #shard");
+        let session_id = &hold.payment_session_id;
         // Take the late amount from what is still available and overdraw only the rest. A
         // condition cannot compute min(available, m), so the first try assumes all of it fits;
         // when it does not, the session the failed condition returns says how much does, and the
@@ -824,8 +865,8 @@ impl LedgerStore for DynamoStore {
             let mut items = self.hold_and_session(
                 session_id,
                 &hold.payment_id,
-                m,
-                "SET #st = :posted, settlement = :settlement, postedAt = :now, late = :late REMOVE #shard, returnedToPool",
+                held,
+                &format!("{posted_set} REMOVE #shard, returnedToPool"),
                 "#st = :voided",
                 hold_values(),
                 // Replaced below: this session update needs a second value.
@@ -841,11 +882,9 @@ impl LedgerStore for DynamoStore {
                 values(vec![(":m", n(m)), (":neg", AttributeValue::N(format!("-{m}")))]),
             );
             items.push(pools::take_back(pool_pk, m, &self.tables().ledger));
-            items.extend(
-                hold.budget_counters
-                    .iter()
-                    .map(|key| budget_adjust(key, i128::from(m), 1, now, &self.tables().ledger)),
-            );
+            items.extend(hold.budget_counters.iter().map(|key| {
+                budget_adjust(key, i128::from(m.min(held)), 1, now, &self.tables().ledger)
+            }));
             let label = format!("{}/late/pool", hold.payment_id);
             match self.transact(items, w, &label).await? {
                 TxOutcome::Committed => {
@@ -866,18 +905,25 @@ impl LedgerStore for DynamoStore {
             let mut items = self.hold_and_session(
                 session_id,
                 &hold.payment_id,
-                m,
-                set,
+                held,
+                &set,
                 "#st = :voided",
                 hold_values(),
+                // Replaced below: the session moves what was charged.
+                "SET settledMicros = settledMicros + :m",
+                "attribute_exists(pk)",
+            );
+            items[1] = update(
+                session_key(session_id),
+                &self.tables().ledger,
                 "SET settledMicros = settledMicros + :m, availableMicros = availableMicros - :m",
                 "availableMicros >= :m",
+                None,
+                values(vec![(":m", n(m))]),
             );
-            items.extend(
-                hold.budget_counters
-                    .iter()
-                    .map(|key| budget_adjust(key, i128::from(m), 1, now, &self.tables().ledger)),
-            );
+            items.extend(hold.budget_counters.iter().map(|key| {
+                budget_adjust(key, i128::from(m.min(held)), 1, now, &self.tables().ledger)
+            }));
             if let Some(a) = available_seen.filter(|a| *a < m) {
                 items[1] = update(
                     session_key(session_id),

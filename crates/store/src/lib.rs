@@ -15,6 +15,7 @@ pub mod pools;
 pub mod secrets;
 pub mod seed;
 pub mod tables;
+mod upto;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 pub use aws_sdk_secretsmanager::Client as SecretsClient;

@@ -1,6 +1,9 @@
 //! commit: a settlement response posts the hold (late after a void); a failure keeps it SENT.
 //!
-//! The signed amount is posted, never the merchant's `amount`. A settlement on another network
+//! For `exact` the signed amount is posted, never the merchant's `amount`; for `upto` the
+//! merchant's `amount` is what was charged (at most the signed maximum the hold reserved), and
+//! the rest goes back to the session and the budget windows in the same transaction (see the
+//! store). A charge of 0 settles with no transaction. A settlement on another network
 //! than the approved one is not this payment's and changes nothing. A PENDING hold is posted too
 //! (a settlement proves the payment was sent) but is marked `markSentMissing`. A settlement
 //! reported pending (`settlement_pending` with its transaction) keeps the hold SENT and records
@@ -45,6 +48,26 @@ impl<S: LedgerStore + Sync, P: PaymentSessions + Sync> Ledger<S, P> {
             return self
                 .failed_settlement(f, &session_id, &payment_id, settlement, now)
                 .await;
+        }
+        // Only an `upto` payment settles without a transaction (it charged 0): an exact hold's
+        // settlement must name one.
+        if settlement.transaction.is_empty() {
+            let hold = self
+                .store
+                .read_hold(&session_id, &payment_id)
+                .await
+                .map_err(|e| unavailable(f.op, &e))?;
+            match hold {
+                None => return Err(refused(Some(f.op), ReasonCode::HoldNotFound, "")),
+                Some(h) if !h.is_upto() => {
+                    return Err(invalid(
+                        Some(f.op),
+                        "settlement.transaction",
+                        "must not be empty for an exact payment",
+                    ))
+                }
+                Some(_) => {}
+            }
         }
         let record = SettlementRecord {
             transaction: settlement.transaction,

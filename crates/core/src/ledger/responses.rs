@@ -100,6 +100,21 @@ pub fn hold_view(h: &Hold) -> Value {
     if let Some(tx) = &h.pending_transaction {
         fields.insert("pendingTransaction".into(), json!(tx));
     }
+    if h.is_upto() {
+        fields.insert("scheme".into(), json!(h.scheme));
+    }
+    if let Some(settled) = h.settled_micros {
+        fields.insert("settled".into(), json!(format_usd(settled)));
+        fields.insert("settledMicros".into(), json!(settled));
+        // What went back (below the hold) or was reported above it.
+        fields.insert(
+            "returnedMicros".into(),
+            json!(h.amount_micros.saturating_sub(settled)),
+        );
+        if settled > h.amount_micros {
+            fields.insert("excessMicros".into(), json!(settled - h.amount_micros));
+        }
+    }
     v
 }
 

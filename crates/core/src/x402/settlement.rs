@@ -72,11 +72,16 @@ pub(crate) fn parse_value(value: &Value) -> Result<Settlement, FieldError> {
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(err("", "transaction", "must be a string")),
     };
-    if success && transaction.is_empty() {
+    let amount = match map.get("amount") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(required_amount(map, "", "amount")?),
+    };
+    // x402 `upto` settles nothing on chain when it charges 0: success with no transaction.
+    if success && transaction.is_empty() && amount.as_deref() != Some("0") {
         return Err(err(
             "",
             "transaction",
-            "must not be empty when success is true",
+            "must not be empty when success is true (unless amount is 0)",
         ));
     }
     if !transaction.is_empty() {
@@ -86,10 +91,6 @@ pub(crate) fn parse_value(value: &Value) -> Result<Settlement, FieldError> {
     if let Some(payer) = payer {
         validate_address(&network, payer).map_err(|e| address_error("", "payer", e))?;
     }
-    let amount = match map.get("amount") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(required_amount(map, "", "amount")?),
-    };
     let extensions = optional_object(map, "", "extensions")?
         .filter(|e| e.to_string().len() <= MAX_EXTENSIONS_BYTES);
     Ok(Settlement {
@@ -323,6 +324,26 @@ mod tests {
             response["transaction"] = json!(tx);
             let e = parse_settlement(&response.to_string()).unwrap_err();
             assert_eq!(e.field, "transaction", "{tx:?}");
+        }
+    }
+
+    #[test]
+    fn a_successful_settlement_of_zero_may_have_no_transaction_and_only_zero() {
+        // GIVEN success true, no transaction, amount "0" (an upto charge of nothing)
+        let mut response = v2_settlement();
+        response["transaction"] = json!("");
+        response["amount"] = json!("0");
+        // WHEN parsed THEN accepted
+        let s = parse_settlement(&response.to_string()).unwrap();
+        assert_eq!((s.success, s.transaction.as_str()), (true, ""));
+        // WHEN the amount is anything else, or missing THEN the transaction is required
+        for amount in [json!("1"), Value::Null] {
+            response["amount"] = amount.clone();
+            let e = parse_settlement(&response.to_string()).unwrap_err();
+            assert!(
+                ["transaction", "amount"].contains(&e.field.as_str()),
+                "{amount}: {e}"
+            );
         }
     }
 
