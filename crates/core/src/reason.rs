@@ -254,7 +254,7 @@ impl ReasonCode {
                 "The merchant's payment requirement is malformed; do not pay."
             }
             Self::PaymentTypeNotSupported => "Only CRYPTO_X402 payments are supported.",
-            Self::SchemeNotAllowed => "Only the x402 'exact' scheme is supported.",
+            Self::SchemeNotAllowed => "The x402 scheme is not approved: 'exact' always, 'upto' only where a policy allows it.",
             Self::NetworkNotAllowed => "The payment network is not allowed by policy.",
             Self::AssetNotAllowed => {
                 "The asset is not a trusted USD-pegged asset, or policy does not allow it."
