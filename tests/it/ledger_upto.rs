@@ -53,14 +53,7 @@ async fn sent_upto(flow: &Flow, payment_id: &str, max_atomic: &str, session: &st
         .op(json!({"version": "1", "op": "reserve", "decisionToken": decided["decisionToken"]}))
         .await;
     assert_eq!(reserved["ok"], true, "{reserved}");
-    let marked = flow
-        .op(
-            json!({"version": "1", "op": "markSent", "paymentSessionId": session,
-            "paymentId": payment_id, "signed": {"to": MERCHANT, "value": max_atomic,
-            "network": "eip155:8453", "validBefore": NOW + 60}}),
-        )
-        .await;
-    assert_eq!(marked["ok"], true, "{marked}");
+    flow.mark_sent(payment_id, max_atomic, session).await;
 }
 
 fn commit(session: &str, payment_id: &str, settlement: Value) -> Value {

@@ -421,7 +421,7 @@ pub(super) mod tests {
         })
     }
 
-    fn decide_now(store: &MemoryStore, event: &Value) -> VerifyResponse {
+    pub(super) fn decide_now(store: &MemoryStore, event: &Value) -> VerifyResponse {
         let keys = keys();
         block_on(decide(
             store,

@@ -50,10 +50,7 @@ pub(super) fn scheme_terms(requirement: &Requirement) -> Result<(), (ReasonCode,
 mod tests {
     use serde_json::{json, Value};
 
-    use super::super::tests::{block_on, event, keys, store, NOW};
-    use super::super::{decide, DecisionContext, VerifyResponse};
-    use crate::memory::MemoryStore;
-    use crate::policy::PolicyCache;
+    use super::super::tests::{decide_now, event, keys, store, NOW};
     use crate::reason::ReasonCode;
 
     const FACILITATOR: &str = "0x1111111111111111111111111111111111111111";
@@ -64,21 +61,6 @@ mod tests {
         e["requirement"]["extra"] =
             json!({"name": "USD Coin", "version": "2", "facilitatorAddress": FACILITATOR});
         e
-    }
-
-    fn decide_on(s: &MemoryStore, e: &Value) -> VerifyResponse {
-        let keys = keys();
-        block_on(decide(
-            s,
-            e,
-            DecisionContext {
-                verification_id: "v1",
-                now: NOW,
-                keys: &keys,
-                policies: &PolicyCache::new(),
-            },
-        ))
-        .response
     }
 
     #[test]
@@ -104,7 +86,7 @@ mod tests {
             ),
         ] {
             // WHEN decided THEN it passes only where some list names it and none leaves it out
-            let r = decide_on(&store(Some(global), Some(user), 10_000_000), &upto_event());
+            let r = decide_now(&store(Some(global), Some(user), 10_000_000), &upto_event());
             assert_eq!(r.reason_code, expected, "{global} {user}: {}", r.message);
         }
     }
@@ -117,7 +99,7 @@ mod tests {
             (r#"{"schemes":["exact","upto"]}"#, ReasonCode::Approved),
             (r#"{"schemes":["upto"]}"#, ReasonCode::SchemeNotAllowed),
         ] {
-            let r = decide_on(&store(Some("{}"), Some(user), 10_000_000), &event("20000"));
+            let r = decide_now(&store(Some("{}"), Some(user), 10_000_000), &event("20000"));
             assert_eq!(r.reason_code, expected, "{user}: {}", r.message);
         }
     }
@@ -131,7 +113,7 @@ mod tests {
             20_000,
         );
         // WHEN the maximum fits THEN YES with a token for the upto scheme at the maximum
-        let r = decide_on(&s, &upto_event());
+        let r = decide_now(&s, &upto_event());
         assert_eq!(r.reason_code, ReasonCode::Approved, "{}", r.message);
         let claims =
             crate::token::verify(r.decision_token.as_deref().unwrap(), &keys(), NOW).unwrap();
@@ -143,7 +125,7 @@ mod tests {
         let mut e = upto_event();
         e["requirement"]["amount"] = json!("20001");
         assert_eq!(
-            decide_on(&s, &e).reason_code,
+            decide_now(&s, &e).reason_code,
             ReasonCode::AmountOverPaymentLimit
         );
     }
@@ -168,7 +150,7 @@ mod tests {
         solana["requirement"]["payTo"] = json!("9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM");
         for e in [v1, solana] {
             // WHEN decided THEN SCHEME_NOT_ALLOWED before any policy is read
-            let r = decide_on(&s, &e);
+            let r = decide_now(&s, &e);
             assert_eq!(r.reason_code, ReasonCode::SchemeNotAllowed, "{}", r.message);
             assert!(r.message.contains("EVM"), "{}", r.message);
         }
@@ -191,7 +173,7 @@ mod tests {
                 }
             }
             // WHEN decided THEN REQUIREMENT_INVALID naming the field, never its value
-            let r = decide_on(&s, &e);
+            let r = decide_now(&s, &e);
             assert_eq!(r.reason_code, ReasonCode::RequirementInvalid);
             assert!(
                 r.message.contains("extra.facilitatorAddress"),
@@ -211,7 +193,7 @@ mod tests {
             r#"{"schemes":"upto"}"#,
         ] {
             // GIVEN a global policy with a bad schemes list WHEN decided THEN POLICY_INVALID on it
-            let r = decide_on(&store(Some(doc), None, 10_000_000), &event("20000"));
+            let r = decide_now(&store(Some(doc), None, 10_000_000), &event("20000"));
             assert_eq!(r.reason_code, ReasonCode::PolicyInvalid, "{doc}");
             assert!(
                 r.message.ends_with("(global policy: schemes is invalid)"),
