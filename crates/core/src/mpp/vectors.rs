@@ -1,0 +1,1 @@
+//! The MPP test vectors (added with the vectors).
