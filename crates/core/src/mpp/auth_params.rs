@@ -61,6 +61,12 @@ pub(crate) fn parse_challenge_list(header: &str) -> Result<Vec<RawChallenge>, Mp
             if current.token68 {
                 return Err(syntax("holds a parameter after a token68"));
             }
+            if current.params.is_empty() {
+                // RFC 9110: a scheme's parameters follow it after a space, not after a comma.
+                return Err(syntax(
+                    "holds a parameter separated from its auth-scheme by a comma",
+                ));
+            }
             lexer.at += 1;
             lexer.skip_whitespace();
             let value = lexer.value()?;
@@ -410,6 +416,14 @@ mod tests {
                 "is not a list of RFC 9110 challenges (a comma is missing between parameters)",
             ),
             ("Basic abc==, x=1", "holds a parameter after a token68"),
+            (
+                "Payment, id=1",
+                "holds a parameter separated from its auth-scheme by a comma",
+            ),
+            (
+                "Negotiate, id=1",
+                "holds a parameter separated from its auth-scheme by a comma",
+            ),
             ("Payment\"x\"", "is not a list of RFC 9110 challenges"),
             ("\"Payment\"", "is not a list of RFC 9110 challenges"),
         ];
@@ -422,7 +436,7 @@ mod tests {
     fn bounds_are_enforced_before_anything_is_kept() {
         // GIVEN a header over 16 KiB, 9 challenges, 17 params, a value over 8 KiB
         let big = format!("Payment id=\"{}\"", "a".repeat(MAX_HEADER_BYTES));
-        let nine = vec!["Payment id=1"; 9].join(", ");
+        let nine = ["Payment id=1"; 9].join(", ");
         let seventeen = format!(
             "Payment {}",
             (0..17)
@@ -445,7 +459,7 @@ mod tests {
                 "holds a parameter value over the size limit of 8192 bytes"
             );
         }
-        assert!(parse_challenge_list(&vec!["Payment id=1"; 8].join(", ")).is_ok());
+        assert!(parse_challenge_list(&["Payment id=1"; 8].join(", ")).is_ok());
         let at_limit = format!("Payment id=\"{}\"", "a".repeat(MAX_PARAM_VALUE_BYTES));
         assert!(parse_challenge_list(&at_limit).is_ok());
     }
