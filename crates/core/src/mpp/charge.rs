@@ -1,7 +1,5 @@
 //! The `charge` intent's request (mpp-specs `specs/intents/draft-payment-intent-charge-00.md`)
-//! for the methods AgentCore Payments signs: `tempo` (`specs/methods/tempo/draft-tempo-charge-00.md`),
-//! `evm` (`specs/methods/evm/draft-evm-charge-00.md`) and `solana`
-//! (`specs/methods/solana/draft-solana-charge-00.md`).
+//! for the methods AgentCore Payments signs (tempo, evm, solana; their details in `method.rs`).
 //!
 //! Shared fields: `amount` (base units, a decimal string), `currency` (the token), `recipient`,
 //! and method-specific `methodDetails`. Expiry is the challenge's `expires` auth-param, which a
@@ -10,56 +8,10 @@
 use serde_json::{Map, Value};
 
 use super::challenge::{parse_challenge, Challenge};
+use super::method::{buyer_pays_fees, decimals, invalid_detail, network, solana_rules, Method};
 use super::MppError;
 use crate::address::{validate_evm, validate_solana, AddressError};
-use crate::network::validate_caip2;
 use crate::x402::parse_atomic_amount;
-
-/// Tempo mainnet's EIP-155 chain id.
-pub const TEMPO_MAINNET_CHAIN_ID: u64 = 4217;
-/// Tempo testnet's (Moderato) EIP-155 chain id: the tempo draft's default for `chainId`.
-pub const TEMPO_TESTNET_CHAIN_ID: u64 = 42431;
-/// Solana mainnet as CAIP-2.
-pub const SOLANA_MAINNET: &str = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp";
-/// Solana devnet as CAIP-2.
-pub const SOLANA_DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
-/// The two token programs the solana draft allows in `methodDetails.tokenProgram`.
-const SOLANA_TOKEN_PROGRAMS: [&str; 2] = [
-    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
-    "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
-];
-
-/// The payment methods predebit reads a charge for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// TIP-20 transfers on Tempo, an EVM chain.
-    Tempo,
-    /// ERC-20 transfers on any EVM chain.
-    Evm,
-    /// SPL token transfers on Solana.
-    Solana,
-}
-
-impl Method {
-    /// The method of a challenge's `method` name, if predebit knows it.
-    pub fn from_name(name: &str) -> Option<Method> {
-        match name {
-            "tempo" => Some(Method::Tempo),
-            "evm" => Some(Method::Evm),
-            "solana" => Some(Method::Solana),
-            _ => None,
-        }
-    }
-
-    /// The most `splits` the method's draft allows.
-    fn max_splits(self) -> usize {
-        match self {
-            Method::Tempo | Method::Evm => 10,
-            Method::Solana => 8,
-        }
-    }
-}
 
 /// A payment leg to a recipient other than the primary one, paid out of `amount`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -173,67 +125,6 @@ pub fn parse_charge_challenge(value: &str) -> Result<(Challenge, ChargeRequest),
     Ok((challenge, charge))
 }
 
-fn invalid_detail(key: &str, problem: &'static str) -> MppError {
-    let field = if key.is_empty() {
-        "request.methodDetails".to_string()
-    } else {
-        format!("request.methodDetails.{key}")
-    };
-    MppError::Invalid { field, problem }
-}
-
-/// The CAIP-2 network of the charge.
-fn network(method: Method, details: &Map<String, Value>) -> Result<String, MppError> {
-    match method {
-        Method::Tempo | Method::Evm => {
-            // Tempo's draft defaults a missing chainId to its testnet; the reference SDKs
-            // default to mainnet or to the client's chain. predebit does not guess.
-            let chain_id = match details.get("chainId") {
-                None | Some(Value::Null) => {
-                    return Err(invalid_detail(
-                        "chainId",
-                        "is required (predebit does not assume a default chain)",
-                    ))
-                }
-                Some(Value::Number(n)) => n
-                    .as_u64()
-                    .filter(|&id| id > 0)
-                    .ok_or_else(|| invalid_detail("chainId", "must be a positive JSON integer"))?,
-                Some(_) => {
-                    return Err(invalid_detail("chainId", "must be a positive JSON integer"))
-                }
-            };
-            let tempo_chain = [TEMPO_MAINNET_CHAIN_ID, TEMPO_TESTNET_CHAIN_ID].contains(&chain_id);
-            if method == Method::Tempo && !tempo_chain {
-                return Err(invalid_detail(
-                    "chainId",
-                    "must be a Tempo chain id (4217 mainnet or 42431 testnet)",
-                ));
-            }
-            let network = format!("eip155:{chain_id}");
-            validate_caip2(&network)
-                .map_err(|_| invalid_detail("chainId", "does not make a CAIP-2 network id"))?;
-            Ok(network)
-        }
-        Method::Solana => match details.get("network") {
-            None | Some(Value::Null) => Ok(SOLANA_MAINNET.to_string()),
-            Some(Value::String(name)) => match name.as_str() {
-                "mainnet" => Ok(SOLANA_MAINNET.to_string()),
-                "devnet" => Ok(SOLANA_DEVNET.to_string()),
-                "localnet" => Err(invalid_detail(
-                    "network",
-                    "localnet has no CAIP-2 id and is not a network predebit judges",
-                )),
-                _ => Err(invalid_detail(
-                    "network",
-                    "must be mainnet, devnet or localnet",
-                )),
-            },
-            Some(_) => Err(invalid_detail("network", "must be a string")),
-        },
-    }
-}
-
 /// A required base-unit amount at `field` of `map`.
 fn amount(map: &Map<String, Value>, field: &str, method: Method) -> Result<String, MppError> {
     let key = field.rsplit('.').next().unwrap_or(field);
@@ -291,7 +182,7 @@ fn address(
         .ok_or_else(|| MppError::invalid(format!("{prefix}.{key}"), "is required"))
 }
 
-fn optional_address(
+pub(super) fn optional_address(
     method: Method,
     map: &Map<String, Value>,
     prefix: &str,
@@ -320,51 +211,6 @@ fn address_problem(e: AddressError) -> &'static str {
         AddressError::EvmChecksum => "EVM address fails its EIP-55 checksum",
         AddressError::SolanaFormat => "not a Solana address (base58 of 32 bytes)",
         AddressError::UnsupportedNamespace => "unsupported network namespace",
-    }
-}
-
-/// An optional boolean in `methodDetails`, false when absent.
-fn flag(details: &Map<String, Value>, key: &str) -> Result<bool, MppError> {
-    match details.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(invalid_detail(key, "must be true or false")),
-    }
-}
-
-/// Who pays the network fees, as the challenge offers it.
-fn buyer_pays_fees(method: Method, details: &Map<String, Value>) -> Result<bool, MppError> {
-    match method {
-        Method::Tempo | Method::Solana => Ok(!flag(details, "feePayer")?),
-        Method::Evm => {
-            // The evm draft: fees follow the credential type; permit2 and authorization are
-            // submitted (and paid for) by the server, transaction and hash by the buyer. With
-            // no list, servers "MUST accept transaction".
-            let types = match details.get("credentialTypes") {
-                None | Some(Value::Null) => return Ok(true),
-                Some(Value::Array(types)) if !types.is_empty() && types.len() <= 4 => types,
-                Some(_) => {
-                    return Err(invalid_detail(
-                        "credentialTypes",
-                        "must be a list of 1 to 4 credential types",
-                    ))
-                }
-            };
-            let mut server_submits = false;
-            for kind in types {
-                match kind.as_str() {
-                    Some("permit2" | "authorization") => server_submits = true,
-                    Some("transaction" | "hash") => {}
-                    _ => {
-                        return Err(invalid_detail(
-                            "credentialTypes",
-                            "holds a value other than permit2, authorization, transaction or hash",
-                        ))
-                    }
-                }
-            }
-            Ok(!server_submits)
-        }
     }
 }
 
@@ -425,67 +271,6 @@ fn amount_at(map: &Map<String, Value>, prefix: &str, method: Method) -> Result<S
     amount(map, &format!("{prefix}.amount"), method)
 }
 
-/// `methodDetails.decimals`, if declared: a JSON integer 0 to 255.
-fn decimals(details: &Map<String, Value>) -> Result<Option<u8>, MppError> {
-    match details.get("decimals") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|d| u8::try_from(d).ok())
-            .map(Some)
-            .ok_or_else(|| invalid_detail("decimals", "must be a JSON integer from 0 to 255")),
-        Some(_) => Err(invalid_detail(
-            "decimals",
-            "must be a JSON integer from 0 to 255",
-        )),
-    }
-}
-
-/// The solana draft's MUSTs that change what is paid or who can move it.
-fn solana_rules(details: &Map<String, Value>) -> Result<(), MppError> {
-    let sponsored = flag(details, "feePayer")?;
-    match (sponsored, details.get("feePayerKey")) {
-        (true, None | Some(Value::Null)) => {
-            return Err(invalid_detail(
-                "feePayerKey",
-                "is required when feePayer is true",
-            ))
-        }
-        (true, Some(_)) => {
-            optional_address(
-                Method::Solana,
-                details,
-                "request.methodDetails",
-                "feePayerKey",
-            )?;
-        }
-        (false, None | Some(Value::Null)) => {}
-        (false, Some(_)) => {
-            return Err(invalid_detail(
-                "feePayerKey",
-                "must be absent unless feePayer is true",
-            ))
-        }
-    }
-    match details.get("tokenProgram") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(program)) if SOLANA_TOKEN_PROGRAMS.contains(&program.as_str()) => {}
-        Some(_) => {
-            return Err(invalid_detail(
-                "tokenProgram",
-                "must be the Token or the Token-2022 program",
-            ))
-        }
-    }
-    if flag(details, "confidential")? {
-        return Err(invalid_detail(
-            "confidential",
-            "confidential transfers hide the amount on chain and are not supported",
-        ));
-    }
-    Ok(())
-}
-
 /// The sum of two canonical decimal strings, canonical.
 fn add_decimal(a: &str, b: &str) -> String {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -521,27 +306,27 @@ fn decimal_less(a: &str, b: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::mpp::challenge::tests::{header_with, tempo_request};
     use serde_json::json;
 
-    const RECIPIENT: &str = "0x742d35Cc6634c0532925a3b844bC9e7595F8fE00";
-    const PATH_USD: &str = "0x20c0000000000000000000000000000000000000";
-    const SOL_USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
-    const SOL_RECIPIENT: &str = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU";
+    pub(crate) const RECIPIENT: &str = "0x742d35Cc6634c0532925a3b844bC9e7595F8fE00";
+    pub(crate) const PATH_USD: &str = "0x20c0000000000000000000000000000000000000";
+    pub(crate) const SOL_USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
+    pub(crate) const SOL_RECIPIENT: &str = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU";
 
-    fn charge_of(method: &str, request: &Value) -> Result<ChargeRequest, MppError> {
+    pub(crate) fn charge_of(method: &str, request: &Value) -> Result<ChargeRequest, MppError> {
         let header =
             header_with(request).replacen("method=\"tempo\"", &format!("method=\"{method}\""), 1);
         parse_charge_challenge(&header).map(|(_, charge)| charge)
     }
 
-    fn tempo(request: &Value) -> Result<ChargeRequest, MppError> {
+    pub(crate) fn tempo(request: &Value) -> Result<ChargeRequest, MppError> {
         charge_of("tempo", request)
     }
 
-    fn with(mut request: Value, pointer: &str, value: Value) -> Value {
+    pub(crate) fn with(mut request: Value, pointer: &str, value: Value) -> Value {
         let (parent, key) = pointer.rsplit_once('/').unwrap();
         if parent.is_empty() {
             request[key] = value;
@@ -551,7 +336,7 @@ mod tests {
         request
     }
 
-    fn field_of(result: Result<ChargeRequest, MppError>) -> String {
+    pub(crate) fn field_of(result: Result<ChargeRequest, MppError>) -> String {
         result.unwrap_err().field().to_string()
     }
 
@@ -573,46 +358,6 @@ mod tests {
                 declared_decimals: None,
             })
         );
-    }
-
-    #[test]
-    fn a_tempo_charge_without_fee_payer_leaves_fees_to_the_buyer() {
-        // GIVEN feePayer false, and absent WHEN read THEN the buyer pays the fees
-        for details in [
-            json!({"chainId": 42431, "feePayer": false}),
-            json!({"chainId": 42431}),
-        ] {
-            let charge = tempo(&with(tempo_request(), "/methodDetails", details)).unwrap();
-            assert!(charge.buyer_pays_fees);
-            assert_eq!(charge.network, "eip155:42431");
-        }
-    }
-
-    #[test]
-    fn a_missing_or_foreign_tempo_chain_id_is_refused_not_defaulted() {
-        // GIVEN no chainId, no methodDetails, a non-Tempo chain, and non-integer ids
-        let without = {
-            let mut r = tempo_request();
-            r.as_object_mut().unwrap().remove("methodDetails");
-            r
-        };
-        let cases = [
-            without,
-            with(tempo_request(), "/methodDetails/chainId", json!(null)),
-            with(tempo_request(), "/methodDetails/chainId", json!(8453)),
-            with(tempo_request(), "/methodDetails/chainId", json!("4217")),
-            with(tempo_request(), "/methodDetails/chainId", json!(4217.0)),
-            with(tempo_request(), "/methodDetails/chainId", json!(-4217)),
-            with(tempo_request(), "/methodDetails/chainId", json!(true)),
-        ];
-        // THEN each is refused on chainId
-        for request in cases {
-            assert_eq!(
-                field_of(tempo(&request)),
-                "request.methodDetails.chainId",
-                "{request}"
-            );
-        }
     }
 
     #[test]
@@ -808,213 +553,6 @@ mod tests {
         assert_eq!(field_of(tempo(&request)), "request.methodDetails");
         let request = with(tempo_request(), "/methodDetails/feePayer", json!("true"));
         assert_eq!(field_of(tempo(&request)), "request.methodDetails.feePayer");
-    }
-
-    fn evm_request() -> Value {
-        json!({
-            "amount": "1000000",
-            "currency": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-            "recipient": RECIPIENT,
-            "methodDetails": {"chainId": 8453, "credentialTypes": ["permit2", "transaction"], "decimals": 6,
-                              "permit2Address": "0x000000000022D473030F116dDEE9F6B43aC78BA3"}
-        })
-    }
-
-    #[test]
-    fn an_evm_charge_keeps_its_chain_permit2_and_declared_decimals() {
-        // GIVEN an evm charge on Base offering permit2 WHEN read THEN the seller pays the fees
-        let charge = charge_of("evm", &evm_request()).unwrap();
-        assert_eq!(charge.method, Method::Evm);
-        assert_eq!(charge.network, "eip155:8453");
-        assert!(!charge.buyer_pays_fees);
-        assert_eq!(
-            charge.permit2_address.as_deref(),
-            Some("0x000000000022D473030F116dDEE9F6B43aC78BA3")
-        );
-        assert_eq!(charge.declared_decimals, Some(6));
-    }
-
-    #[test]
-    fn an_evm_charge_pays_its_own_fees_unless_the_server_submits() {
-        // GIVEN credential type lists WHEN read THEN buyer_pays_fees follows the evm draft
-        for (types, buyer_pays) in [
-            (json!(null), true),
-            (json!(["transaction", "hash"]), true),
-            (json!(["authorization"]), false),
-            (json!(["hash", "permit2"]), false),
-        ] {
-            let request = with(
-                evm_request(),
-                "/methodDetails/credentialTypes",
-                types.clone(),
-            );
-            assert_eq!(
-                charge_of("evm", &request).unwrap().buyer_pays_fees,
-                buyer_pays,
-                "{types}"
-            );
-        }
-        // AND unknown, empty or mistyped lists are refused
-        for types in [
-            json!([]),
-            json!(["magic"]),
-            json!("permit2"),
-            json!([1]),
-            json!(vec!["hash"; 5]),
-        ] {
-            let request = with(
-                evm_request(),
-                "/methodDetails/credentialTypes",
-                types.clone(),
-            );
-            assert_eq!(
-                field_of(charge_of("evm", &request)),
-                "request.methodDetails.credentialTypes",
-                "{types}"
-            );
-        }
-    }
-
-    #[test]
-    fn evm_details_are_checked() {
-        // GIVEN a missing chain, a bad permit2 address and bad decimals WHEN read THEN refused
-        for (pointer, value, field) in [
-            (
-                "/methodDetails/chainId",
-                json!(null),
-                "request.methodDetails.chainId",
-            ),
-            (
-                "/methodDetails/chainId",
-                json!(0),
-                "request.methodDetails.chainId",
-            ),
-            (
-                "/methodDetails/permit2Address",
-                json!("0xdead"),
-                "request.methodDetails.permit2Address",
-            ),
-            (
-                "/methodDetails/decimals",
-                json!(256),
-                "request.methodDetails.decimals",
-            ),
-            (
-                "/methodDetails/decimals",
-                json!("6"),
-                "request.methodDetails.decimals",
-            ),
-        ] {
-            let request = with(evm_request(), pointer, value);
-            assert_eq!(field_of(charge_of("evm", &request)), field, "{pointer}");
-        }
-    }
-
-    fn solana_request() -> Value {
-        json!({
-            "amount": "1000000",
-            "currency": SOL_USDC,
-            "recipient": SOL_RECIPIENT,
-            "methodDetails": {"network": "mainnet", "decimals": 6,
-                              "tokenProgram": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"}
-        })
-    }
-
-    #[test]
-    fn a_solana_charge_maps_its_cluster_to_caip2() {
-        // GIVEN mainnet, devnet and no network WHEN read THEN the CAIP-2 ids, mainnet by default
-        let charge = charge_of("solana", &solana_request()).unwrap();
-        assert_eq!(
-            (charge.network.as_str(), charge.buyer_pays_fees),
-            (SOLANA_MAINNET, true)
-        );
-        assert_eq!(charge.declared_decimals, Some(6));
-        let devnet = with(solana_request(), "/methodDetails/network", json!("devnet"));
-        assert_eq!(charge_of("solana", &devnet).unwrap().network, SOLANA_DEVNET);
-        let mut bare = solana_request();
-        bare.as_object_mut().unwrap().remove("methodDetails");
-        assert_eq!(charge_of("solana", &bare).unwrap().network, SOLANA_MAINNET);
-    }
-
-    #[test]
-    fn solana_specific_rules_are_enforced() {
-        // GIVEN fee sponsoring with and without its key, and the hostile solana fields
-        let sponsored = with(solana_request(), "/methodDetails/feePayer", json!(true));
-        let keyed = with(
-            sponsored.clone(),
-            "/methodDetails/feePayerKey",
-            json!(SOL_RECIPIENT),
-        );
-        assert!(!charge_of("solana", &keyed).unwrap().buyer_pays_fees);
-        let cases = [
-            (sponsored, "request.methodDetails.feePayerKey"),
-            (
-                with(
-                    solana_request(),
-                    "/methodDetails/feePayerKey",
-                    json!(SOL_RECIPIENT),
-                ),
-                "request.methodDetails.feePayerKey",
-            ),
-            (
-                with(keyed.clone(), "/methodDetails/feePayerKey", json!("0OIl")),
-                "request.methodDetails.feePayerKey",
-            ),
-            (
-                with(
-                    solana_request(),
-                    "/methodDetails/network",
-                    json!("mainnet-beta"),
-                ),
-                "request.methodDetails.network",
-            ),
-            (
-                with(
-                    solana_request(),
-                    "/methodDetails/network",
-                    json!("localnet"),
-                ),
-                "request.methodDetails.network",
-            ),
-            (
-                with(
-                    solana_request(),
-                    "/methodDetails/tokenProgram",
-                    json!(SOL_RECIPIENT),
-                ),
-                "request.methodDetails.tokenProgram",
-            ),
-            (
-                with(solana_request(), "/methodDetails/confidential", json!(true)),
-                "request.methodDetails.confidential",
-            ),
-            (
-                with(solana_request(), "/currency", json!("sol")),
-                "request.currency",
-            ),
-            (
-                with(solana_request(), "/currency", json!(PATH_USD)),
-                "request.currency",
-            ),
-            (
-                with(solana_request(), "/amount", json!("18446744073709551616")),
-                "request.amount",
-            ),
-            (
-                with(
-                    solana_request(),
-                    "/methodDetails/splits",
-                    json!(vec![json!({"amount": "1", "recipient": SOL_RECIPIENT}); 9]),
-                ),
-                "request.methodDetails.splits",
-            ),
-        ];
-        // THEN each is refused on its field
-        for (request, field) in cases {
-            assert_eq!(field_of(charge_of("solana", &request)), field, "{request}");
-        }
-        let max = with(solana_request(), "/amount", json!("18446744073709551615"));
-        assert!(charge_of("solana", &max).is_ok());
     }
 
     #[test]

@@ -15,9 +15,11 @@ mod auth_params;
 pub mod challenge;
 pub mod charge;
 mod json;
+pub mod method;
 
 pub use challenge::{parse_challenge, parse_challenges, Challenge};
-pub use charge::{parse_charge, parse_charge_challenge, ChargeRequest, Method, Split};
+pub use charge::{parse_charge, parse_charge_challenge, ChargeRequest, Split};
+pub use method::Method;
 
 /// The largest `WWW-Authenticate` value read: ProcessPayment's limit for one challenge.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
