@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod memory;
 pub mod metrics;
 pub mod money;
+pub mod mpp;
 pub mod network;
 pub mod payload;
 pub mod payment_id;
