@@ -395,6 +395,33 @@ mod tests {
     }
 
     #[test]
+    fn an_upto_commit_counts_what_it_charged_and_alarms_on_a_report_above_the_hold() {
+        let partial = json!({"op": "commit", "ok": true, "replayed": false,
+            "hold": {"amountMicros": 2_000_000, "settledMicros": 750_000}});
+        let lines = ledger_metrics(&partial, 0);
+        assert!(
+            lines.iter().any(|l| l.contains("\"SettledMicros\":750000")),
+            "{lines:?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("UptoSettledAboveHold")));
+        let over = json!({"op": "commit", "ok": true, "replayed": false,
+            "hold": {"amountMicros": 1_000_000, "settledMicros": 1_400_000, "excessMicros": 400_000}});
+        let lines = ledger_metrics(&over, 0);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("\"UptoSettledAboveHold\":1")
+                    && l.contains("\"OverdraftMicros\":400000")),
+            "{lines:?}"
+        );
+        let mut replay = over.clone();
+        replay["replayed"] = json!(true);
+        assert!(!ledger_metrics(&replay, 0)
+            .iter()
+            .any(|l| l.contains("UptoSettledAboveHold")));
+    }
+
+    #[test]
     fn a_decision_is_counted_by_reason_and_by_decision_alone() {
         let v: Value = serde_json::from_str(&verify_metrics("NO", "AGENT_REVOKED", 5)).unwrap();
         let dimensions = &v["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
