@@ -36,7 +36,9 @@ from predebit_agentcore.signed import (
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "crates" / "core" / "tests" / "vectors" / "x402"
 SIGNED = VECTORS / "signed"
-FIXTURES = sorted(p.name for p in SIGNED.glob("*.json"))
+# The plugin's post-sign check knows the `exact` scheme; an `upto` payment (signed for x402's upto
+# proxy) is refused by it, fail closed (tested below).
+FIXTURES = sorted(p.name for p in SIGNED.glob("exact_*.json"))
 # The x402ExactPermit2Proxy address of @x402/evm before its post-audit upgrade.
 OLD_PERMIT2_PROXY = "0x4020615294c913F045dc10f0a5cdEbd86c280001"
 OTHER_ADDRESS = "0x1111111111111111111111111111111111111111"
@@ -110,6 +112,14 @@ def test_the_library_encoded_header_decodes_to_its_payment_payload(name: str):
     fx = fixture(name)
     header = {fx["header"]["name"]: fx["header"]["value"]}
     assert decode_payment_header(header, fx["x402Version"]) == fx["paymentPayload"]
+
+
+def test_an_upto_payment_is_refused_by_the_exact_check_not_passed():
+    # GIVEN a payment @x402/evm's UptoEvmScheme signed (spender: the upto proxy)
+    fx = fixture("upto_permit2_v2.json")
+    # WHEN the plugin's post-sign check runs THEN it refuses it on the spender
+    with pytest.raises(SignedPayloadError, match="Permit2 proxy"):
+        check(fx)
 
 
 def test_the_v1_header_name_is_refused_for_a_v2_payment():
