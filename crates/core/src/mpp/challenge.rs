@@ -97,7 +97,7 @@ pub fn parse_challenges(header: &str) -> Result<Vec<OfferedChallenge>, MppError>
 }
 
 /// The auth-params the specification defines; any other is ignored.
-const KNOWN: [&str; 9] = [
+pub(super) const KNOWN: [&str; 9] = [
     "id",
     "realm",
     "method",

@@ -22,19 +22,8 @@ fn is_spec_field(field: &str) -> bool {
         },
         None => field,
     };
-    const PARAMS: [&str; 11] = [
-        "WWW-Authenticate",
-        "id",
-        "realm",
-        "method",
-        "intent",
-        "request",
-        "expires",
-        "digest",
-        "description",
-        "opaque",
-        "",
-    ];
+    // The challenge's own auth-params, the header, and the challenge itself ("").
+    const OTHERS: [&str; 2] = ["WWW-Authenticate", ""];
     const REQUEST_KEYS: [&str; 15] = [
         "amount",
         "currency",
@@ -52,7 +41,7 @@ fn is_spec_field(field: &str) -> bool {
         "confidential",
         "",
     ];
-    if PARAMS.contains(&field) {
+    if super::challenge::KNOWN.contains(&field) || OTHERS.contains(&field) {
         return true;
     }
     let Some(path) = field.strip_prefix("request.") else {
